@@ -1,0 +1,43 @@
+# The template's own workflow. Run `make` to list the targets.
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.8
+
+.PHONY: help setup demo test lint fmt bench
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.synced node_modules/.installed ## Install the dev tools (uv, copier, pytest, the MCP Inspector)
+
+# pip bootstraps uv once; from then on uv keeps .venv in step with uv.lock.
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+demo: setup ## Generate a project from this checkout, start it, and list and call its tools
+	$(UV) run python -m hooks.demo
+
+test: setup ## Run every test of the template (generation, generated projects, real clients)
+	$(UV) run pytest
+
+lint: setup ## Check the template's own Python code
+	$(UV) run ruff check hooks tests bench
+	$(UV) run ruff format --check hooks tests bench
+
+fmt: setup ## Format the template's own Python code
+	$(UV) run ruff check --fix hooks tests bench
+	$(UV) run ruff format hooks tests bench
+
+bench: setup ## Time from process start to first tools/list, against an SDK-defaults server
+	$(UV) run python -m bench.cold_start

@@ -1,0 +1,1 @@
+"""The template's own tooling: Jinja includes for template files, and dev scripts."""

@@ -1,0 +1,127 @@
+"""Generate a project from this checkout and run its server: shared by tests, demo and bench."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+# uv and copier live in the template's own virtualenv; generated projects need both.
+TOOLS_BIN = Path(sys.executable).parent
+
+
+def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for running uv, copier and make, with this venv's tools first on PATH."""
+    env = {**os.environ, "PATH": f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # A generated project must use its own .venv, never the template's.
+    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+        env.pop(name, None)
+    env.update(extra or {})
+    return env
+
+
+def run(args: list[str], cwd: Path, *, check: bool = True, timeout: float = 600):
+    """Run a command with tool_env(); on failure, raise with its whole output."""
+    result = subprocess.run(
+        args, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args)} failed with {result.returncode} in {cwd}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+        )
+    return result
+
+
+def copier_copy(dest: Path, answers: Mapping[str, str] | None = None, *, check: bool = True):
+    """`copier copy --defaults` from this checkout (uncommitted work included), without --trust."""
+    args = [str(TOOLS_BIN / "copier"), "copy", "--defaults", "--vcs-ref", "HEAD"]
+    for question, answer in (answers or {}).items():
+        args += ["--data", f"{question}={answer}"]
+    return run([*args, str(TEMPLATE_ROOT), str(dest)], cwd=TEMPLATE_ROOT, check=check)
+
+
+def generate_project(dest: Path, answers: Mapping[str, str] | None = None) -> Path:
+    """A fresh generated project at `dest`, with its .venv synced."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    copier_copy(dest, answers)
+    run(["uv", "sync", "--quiet"], cwd=dest)
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.url}/mcp"
+
+
+def answers_of(project: Path) -> dict[str, str]:
+    """The Copier answers a generated project was made with."""
+    return yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+
+
+@contextmanager
+def serve(project: Path, *, timeout: float = 60) -> Iterator[Server]:
+    """Run `python -m <package>` from the project's .venv on a free loopback port."""
+    package = answers_of(project)["package_name"]
+    port = free_port()
+    env = tool_env({"HOST": "127.0.0.1", "PORT": str(port)})
+    log_path = project / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(project / ".venv" / "bin" / "python"), "-m", package],
+            cwd=project,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    try:
+        wait_until_healthy(server, timeout)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wait_until_healthy(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server not healthy after {timeout} s:\n{server.log_path.read_text()}")
+
+
+def inspector(*args: str) -> subprocess.CompletedProcess[str]:
+    """The MCP Inspector CLI from this checkout's node_modules."""
+    binary = TEMPLATE_ROOT / "node_modules" / ".bin" / "mcp-inspector"
+    return run([str(binary), "--cli", *args], cwd=TEMPLATE_ROOT, timeout=120)

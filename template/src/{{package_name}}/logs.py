@@ -1,0 +1,129 @@
+"""JSON log lines on stdout: one per HTTP request, plus the server's own messages.
+
+CloudWatch Logs Insights can query JSON lines field by field, so every line is
+a single JSON object. Locally the same lines go to the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_LOGGER = logging.getLogger(f"{__package__}.request")
+# The SDK logs every stateless request at INFO ("Terminating session: None", ...),
+# and its HTTP client logs every outgoing call.
+NOISY_LOGGERS = ("mcp", "mcp_types", "httpx2", "uvicorn.access")
+LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object; `extra={"fields": {...}}` adds keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """Send every logger's records to stdout as JSON lines at `level`."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Below DEBUG the SDK's per-request chatter is noise; at DEBUG it is wanted.
+    quiet_level = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet_level)
+
+
+class RequestLogMiddleware:
+    """Logs one line per HTTP request: JSON-RPC method, tool, status, duration, request id.
+
+    The body is read by the MCP transport anyway; this keeps a reference to the
+    chunks as they pass and parses them only when the line is written. The line
+    is written before the last body chunk is sent: once the response is out,
+    Lambda may freeze the process before anything after it runs.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        body_chunks: list[bytes] = []
+        status = 500
+
+        async def receive_and_keep() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body_chunks.append(message.get("body", b""))
+            return message
+
+        async def send_and_log(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                _log_request(scope, b"".join(body_chunks), status, started)
+            await send(message)
+
+        await self.app(scope, receive_and_keep, send_and_log)
+
+
+def _log_request(scope: Scope, body: bytes, status: int, started: float) -> None:
+    method, tool = _rpc_method_and_tool(body)
+    fields = {
+        "http_method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "request_id": _request_id(scope),
+        "rpc_method": method,
+        "tool": tool,
+    }
+    REQUEST_LOGGER.info(
+        "%s %s %s", scope["method"], scope["path"], status, extra={"fields": fields}
+    )
+
+
+def _rpc_method_and_tool(body: bytes) -> tuple[str | None, str | None]:
+    try:
+        message = json.loads(body) if body else None
+    except ValueError:
+        return None, None
+    if not isinstance(message, dict):
+        return None, None
+    method = message.get("method")
+    params = message.get("params")
+    tool = params.get("name") if method == "tools/call" and isinstance(params, dict) else None
+    return (method if isinstance(method, str) else None), (tool if isinstance(tool, str) else None)
+
+
+def _request_id(scope: Scope) -> str:
+    """The Lambda request id, which ties this line to Lambda's own START/REPORT lines."""
+    for name, value in scope["headers"]:
+        if name == LAMBDA_CONTEXT_HEADER:
+            try:
+                return str(json.loads(value)["request_id"])
+            except (ValueError, KeyError, TypeError):
+                break
+    return uuid.uuid4().hex

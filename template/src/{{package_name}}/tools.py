@@ -1,0 +1,124 @@
+"""Your tools, resources and prompts. This file is yours: `copier update` leaves it alone.
+
+The examples show one of each MCP capability around a small unit converter.
+Replace them with your own and list each one in `register()` at the bottom.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
+from pydantic import BaseModel, Field
+
+# Each unit as a factor of its dimension's base unit (metre, kilogram, second).
+SCALED_UNITS: dict[str, dict[str, float]] = {
+    "length": {
+        "mm": 0.001,
+        "cm": 0.01,
+        "m": 1.0,
+        "km": 1000.0,
+        "in": 0.0254,
+        "ft": 0.3048,
+        "yd": 0.9144,
+        "mi": 1609.344,
+    },
+    "mass": {"g": 0.001, "kg": 1.0, "t": 1000.0, "oz": 0.028349523125, "lb": 0.45359237},
+    "time": {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0},
+}
+# Temperature scales have offsets, so they convert through kelvin instead of a factor.
+TO_KELVIN = {"C": lambda c: c + 273.15, "F": lambda f: (f - 32) * 5 / 9 + 273.15, "K": lambda k: k}
+FROM_KELVIN = {
+    "C": lambda k: k - 273.15,
+    "F": lambda k: (k - 273.15) * 9 / 5 + 32,
+    "K": lambda k: k,
+}
+DIMENSIONS = (*SCALED_UNITS, "temperature")
+
+
+class Conversion(BaseModel):
+    """The result of `convert_units`, returned as structured content."""
+
+    value: float = Field(description="The value that was converted")
+    from_unit: str
+    to_unit: str
+    dimension: str = Field(description="length, mass, time or temperature")
+    result: float = Field(description="The value expressed in to_unit")
+
+
+def convert_units(value: float, from_unit: str, to_unit: str) -> Conversion:
+    """Convert a value between units of length, mass, time or temperature.
+
+    Units: mm cm m km in ft yd mi | g kg t oz lb | ms s min h d | C F K.
+    """
+    from_dimension = _dimension_of("from_unit", from_unit)
+    to_dimension = _dimension_of("to_unit", to_unit)
+    if from_dimension != to_dimension:
+        raise ToolError(
+            f"cannot convert {from_unit} ({from_dimension}) to {to_unit} ({to_dimension}): "
+            "both units must measure the same dimension"
+        )
+    if from_dimension == "temperature":
+        result = FROM_KELVIN[to_unit](TO_KELVIN[from_unit](value))
+    else:
+        units = SCALED_UNITS[from_dimension]
+        result = value * units[from_unit] / units[to_unit]
+    return Conversion(
+        value=value,
+        from_unit=from_unit,
+        to_unit=to_unit,
+        dimension=from_dimension,
+        result=round(result, 10),
+    )
+
+
+def list_units(dimension: str) -> str:
+    """The units of one dimension, as JSON, for clients to offer as choices."""
+    if dimension == "temperature":
+        units = list(TO_KELVIN)
+    elif dimension in SCALED_UNITS:
+        units = list(SCALED_UNITS[dimension])
+    else:
+        raise ResourceNotFoundError(
+            f"units://{dimension} does not exist: dimension must be one of {', '.join(DIMENSIONS)}"
+        )
+    return json.dumps({"dimension": dimension, "units": units})
+
+
+def explain_conversion(value: str, from_unit: str, to_unit: str) -> str:
+    """Ask the model to explain a conversion step by step, with the right answer given."""
+    # Prompt arguments arrive as strings; MCPError reaches the client with its message.
+    try:
+        number = float(value)
+    except ValueError:
+        message = f"value {value!r} is not a number: use digits such as 12.5"
+        raise MCPError(INVALID_PARAMS, message) from None
+    try:
+        conversion = convert_units(number, from_unit, to_unit)
+    except ToolError as error:
+        raise MCPError(INVALID_PARAMS, str(error)) from None
+    return (
+        f"Explain, step by step, how to convert {number:g} {from_unit} to {to_unit}. "
+        f"The correct result is {conversion.result:g} {to_unit}. "
+        "Show the factor or formula used and one everyday example of the quantity."
+    )
+
+
+def register(server: MCPServer) -> None:
+    """Expose the tools, resources and prompts of this module on `server`."""
+    server.tool()(convert_units)
+    server.resource("units://{dimension}", mime_type="application/json")(list_units)
+    server.prompt()(explain_conversion)
+
+
+def _dimension_of(field: str, unit: str) -> str:
+    if unit in TO_KELVIN:
+        return "temperature"
+    for dimension, units in SCALED_UNITS.items():
+        if unit in units:
+            return dimension
+    known = " ".join([*(u for units in SCALED_UNITS.values() for u in units), *TO_KELVIN])
+    raise ToolError(f"{field} {unit!r} is not a known unit: use one of {known}")

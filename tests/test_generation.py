@@ -1,0 +1,120 @@
+"""`copier copy` for a matrix of answers: each project is clean and passes its own checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hooks.serving import copier_copy, run
+
+ANSWER_SETS = {
+    "defaults": {},
+    "awkward-name": {"project_name": "My Server 2"},
+    "non-ascii": {
+        "project_name": "Météo Überall",
+        "description": 'Prévisions « météo » — "quoted", back\\slash, ✓',
+        "author_name": "Zoë O'Brien",
+    },
+    "long-names": {
+        "project_name": "An Unusually Long Server Name To Stretch Every Generated Line Width",
+    },
+}
+# A Jinja expression, statement or comment opener: "{{ name", "{% if", "{# note".
+UNRENDERED_JINJA = re.compile(r"{{-?\s*[A-Za-z_][\w.]*\s*(\||}}|\()|{%-?\s|{#-?\s")
+
+
+def generated_files(project: Path) -> list[Path]:
+    skipped = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    return [
+        path
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
+    ]
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS.values(), ids=ANSWER_SETS.keys())
+def test_generated_project_is_clean_and_passes_its_own_checks(copie, answers) -> None:
+    result = copie.copy(extra_answers=answers)
+    assert result.exit_code == 0, result.exception
+    project = result.project_dir
+
+    for path in generated_files(project):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(project)
+        assert not UNRENDERED_JINJA.search(text), f"unrendered Jinja in {name}"
+        assert text.endswith("\n"), f"{name} does not end with a newline"
+        trailing = [n for n, line in enumerate(text.splitlines(), 1) if line != line.rstrip()]
+        assert not trailing, f"trailing whitespace in {name} on lines {trailing}"
+    assert not list(project.rglob("*.jinja"))
+
+    run(["make", "setup", "lint", "test"], cwd=project)
+    assert (project / "uv.lock").is_file()
+
+
+def test_plain_copier_cli_copies_without_trust(tmp_path: Path) -> None:
+    project = tmp_path / "plain"
+    result = copier_copy(project)
+
+    assert "--trust" not in result.stderr
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["project_slug"] == "my-mcp-server"
+    assert answers["package_name"] == "my_mcp_server"
+    assert (project / "src" / "my_mcp_server" / "tools.py").is_file()
+    assert "Your MCP server" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "package"),
+    [
+        ("My Server 2", "my-server-2", "my_server_2"),
+        ("  Spaces  and__Underscores ", "spaces-and-underscores", "spaces_and_underscores"),
+        ("42 Tools", "mcp-42-tools", "mcp_42_tools"),
+        ("Météo", "m-t-o", "m_t_o"),
+    ],
+)
+def test_slug_and_package_derive_from_the_name(
+    tmp_path: Path, name: str, slug: str, package: str
+) -> None:
+    project = tmp_path / "derived"
+    copier_copy(project, {"project_name": name})
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (answers["project_slug"], answers["package_name"]) == (slug, package)
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"project_name": "   "}, "project_name must not be empty"),
+        (
+            {"project_slug": "Bad_Slug"},
+            'project_slug "Bad_Slug" is not allowed: use lowercase letters, digits and hyphens, '
+            "start with a letter, at most 64 characters",
+        ),
+        ({"project_slug": "9lives"}, 'project_slug "9lives" is not allowed'),
+        ({"project_slug": "a" * 65}, "at most 64 characters"),
+        ({"project_slug": "trailing-"}, "no trailing or doubled hyphens"),
+        (
+            {"package_name": "My-Package"},
+            'package_name "My-Package" is not allowed: use lowercase letters, digits and '
+            "underscores, starting with a letter",
+        ),
+        ({"package_name": "mcp"}, 'package_name "mcp" is not allowed: it is a Python keyword'),
+        ({"package_name": "class"}, 'package_name "class" is not allowed'),
+        ({"description": "two\nlines"}, "description must be one line of text"),
+        ({"author_name": ""}, "author_name must not be empty"),
+        ({"author_email": "nobody"}, 'author_email "nobody" is not allowed: use an address like'),
+    ],
+)
+def test_invalid_answers_are_refused_and_nothing_is_written(
+    tmp_path: Path, answers: dict[str, str], message: str
+) -> None:
+    project = tmp_path / "refused"
+    result = copier_copy(project, answers, check=False)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not project.exists() or not any(project.iterdir())
