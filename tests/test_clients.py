@@ -1,0 +1,102 @@
+"""The generated server, started as a real process, driven by clients nobody here wrote."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hooks.serving import Server, inspector, serve
+
+# Step 4 of the reference deployment guide: what many users try first.
+REFERENCE_BODY = (
+    '{"jsonrpc":"2.0","method":"initialize","params":{"protocolVersion":"2024-11-05",'
+    '"capabilities":{},"clientInfo":{"name":"test","version":"1.0"}},"id":1}'
+)
+
+
+@pytest.fixture(scope="module")
+def server(default_project: Path) -> Iterator[Server]:
+    with serve(default_project) as running:
+        yield running
+
+
+def test_inspector_cli_lists_tools(server: Server) -> None:
+    result = inspector(server.mcp_url, "--transport", "http", "--method", "tools/list")
+
+    (tool,) = json.loads(result.stdout)["tools"]
+    assert tool["name"] == "convert_units"
+    assert set(tool["inputSchema"]["required"]) == {"value", "from_unit", "to_unit"}
+    assert "result" in tool["outputSchema"]["properties"]
+
+
+def test_inspector_cli_calls_a_tool(server: Server) -> None:
+    result = inspector(
+        server.mcp_url, "--transport", "http", "--method", "tools/call",
+        "--tool-name", "convert_units",
+        "--tool-arg", "value=100", "--tool-arg", "from_unit=C", "--tool-arg", "to_unit=F",
+    )  # fmt: skip
+
+    answer = json.loads(result.stdout)
+    assert answer["isError"] is False
+    assert answer["structuredContent"]["result"] == 212
+
+
+def test_inspector_cli_reads_the_resource_template(server: Server) -> None:
+    result = inspector(
+        server.mcp_url, "--transport", "http",
+        "--method", "resources/read", "--uri", "units://time",
+    )  # fmt: skip
+
+    contents = json.loads(result.stdout)["contents"][0]
+    assert json.loads(contents["text"])["units"] == ["ms", "s", "min", "h", "d"]
+
+
+def test_reference_curl_gets_the_2024_11_05_handshake(server: Server) -> None:
+    result = subprocess.run(
+        ["curl", "-sS", "-X", "POST", server.mcp_url,
+         "-H", "Content-Type: application/json", "-d", REFERENCE_BODY],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+
+    answer = json.loads(result.stdout)
+    assert answer["id"] == 1
+    assert answer["result"]["protocolVersion"] == "2024-11-05"
+    assert answer["result"]["serverInfo"]["name"] == "my-mcp-server"
+
+
+def test_raw_post_with_only_content_type_is_answered(server: Server) -> None:
+    # No Accept header at all (curl adds "Accept: */*"; other clients add nothing).
+    host, port = server.url.removeprefix("http://").split(":")
+    body = REFERENCE_BODY.encode()
+    request = (
+        f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+
+    head, _, payload = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(payload)["result"]["protocolVersion"] == "2024-11-05"
+
+
+def test_get_on_mcp_is_refused_within_a_second(server: Server) -> None:
+    request = urllib.request.Request(server.mcp_url, headers={"Accept": "text/event-stream"})
+    started = time.monotonic()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    elapsed = time.monotonic() - started
+
+    assert refused.value.code == 405
+    assert elapsed < 1, f"GET /mcp took {elapsed:.2f} s"

@@ -1,0 +1,94 @@
+"""`copier update` brings template changes in and keeps the user's edits (no --trust)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, run
+
+USER_TOOL = '''
+
+def shout(text: str) -> str:
+    """Upper-case the text: the user's own tool."""
+    return text.upper()
+'''
+
+
+def git(cwd: Path, *args: str) -> None:
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def release_template(source: Path, tag: str) -> None:
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", tag, "--allow-empty")
+    git(source, "tag", tag)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_update_merges_template_changes_and_keeps_user_edits(tmp_path: Path) -> None:
+    # This checkout's files (uncommitted work included) as release v0.1.0 of a template repo.
+    template = tmp_path / "template-repo"
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=TEMPLATE_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    for name in listed:
+        if (TEMPLATE_ROOT / name).is_file():
+            (template / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_ROOT / name, template / name)
+    git(template, "init", "-q")
+    release_template(template, "v0.1.0")
+
+    project = tmp_path / "project"
+    run([str(TOOLS_BIN / "copier"), "copy", "--defaults", str(template), str(project)], tmp_path)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "generated")
+
+    # The user adds a tool, a README section and a make target.
+    package = project / "src" / "my_mcp_server"
+    edit(package / "tools.py", "\n\ndef register(", f"{USER_TOOL}\n\ndef register(")
+    edit(package / "tools.py", "server.prompt()(explain_conversion)\n",
+         "server.prompt()(explain_conversion)\n    server.tool()(shout)\n")  # fmt: skip
+    with (project / "README.md").open("a", encoding="utf-8") as readme:
+        readme.write("\n## Our team notes\n\nAsk #mcp-help.\n")
+    with (project / "Makefile").open("a", encoding="utf-8") as makefile:
+        makefile.write("\nshout: ## Our own target\n\t@echo HELLO\n")
+    git(project, "commit", "-q", "-am", "user edits")
+
+    # The template improves its plumbing, and its example tools, in v0.2.0.
+    source = template / "template"
+    edit(source / "src" / "{{package_name}}" / "app.py",
+         'HEALTH_PATH = "/health"\n', 'HEALTH_PATH = "/health"\nTEMPLATE_V2 = True\n')  # fmt: skip
+    edit(source / "Makefile.jinja", "# Run `make`", "# Template v2. Run `make`")
+    edit(source / "src" / "{{package_name}}" / "tools.py", "Your tools", "Template v2 tools")
+    release_template(template, "v0.2.0")
+
+    result = run([str(TOOLS_BIN / "copier"), "update", "--defaults"], project)
+
+    assert "--trust" not in result.stderr
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v0.2.0"
+    assert "TEMPLATE_V2 = True" in (package / "app.py").read_text()
+    makefile = (project / "Makefile").read_text()
+    assert makefile.startswith("# Template v2. Run `make`")
+    assert "shout: ## Our own target" in makefile
+    tools = (package / "tools.py").read_text()
+    assert "def shout(text: str)" in tools
+    assert "Template v2 tools" not in tools, "tools.py is the user's: updates must not touch it"
+    assert "## Our team notes" in (project / "README.md").read_text()
+    leftovers = [p for p in project.rglob("*") if p.suffix == ".rej" or p.name.endswith(".orig")]
+    assert not leftovers
+    assert "<<<<<<<" not in makefile + tools
+
+    run(["make", "setup", "lint", "test"], project)
