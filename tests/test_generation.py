@@ -54,6 +54,16 @@ def test_generated_project_is_clean_and_passes_its_own_checks(copie, answers) ->
     assert (project / "uv.lock").is_file()
 
 
+def test_make_help_is_the_default_and_lists_every_target(default_project: Path) -> None:
+    makefile = (default_project / "Makefile").read_text()
+    targets = re.findall(r"^([a-z-]+):", makefile, flags=re.MULTILINE)
+    listed = run(["make"], cwd=default_project).stdout
+
+    assert set(targets) >= {"help", "setup", "dev", "test", "lint", "fmt"}
+    for target in targets:
+        assert re.search(rf"^\s+{target}\s+\S", listed, flags=re.MULTILINE), target
+
+
 def test_plain_copier_cli_copies_without_trust(tmp_path: Path) -> None:
     project = tmp_path / "plain"
     result = copier_copy(project)

@@ -7,6 +7,7 @@ import sys
 import uvicorn
 
 from .config import ConfigError, Settings
+from .logs import configure_logging
 
 
 def main() -> None:
@@ -14,13 +15,15 @@ def main() -> None:
         settings = Settings.from_env()
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
+    # Here for uvicorn's own start-up lines; the app configures the same in its process.
+    configure_logging(settings.log_level)
     uvicorn.run(
         f"{__package__}.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         reload=settings.reload,
-        # Logging is set up by create_app (logs.py); uvicorn must not replace it.
+        # Logging is set up by logs.py; uvicorn must not replace it.
         log_config=None,
         access_log=False,
         server_header=False,

@@ -7,6 +7,7 @@ Replace them with your own and list each one in `register()` at the bottom.
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
@@ -37,6 +38,7 @@ FROM_KELVIN = {
     "K": lambda k: k,
 }
 DIMENSIONS = (*SCALED_UNITS, "temperature")
+UNIT_CHOICES = " ".join([*(unit for units in SCALED_UNITS.values() for unit in units), *TO_KELVIN])
 
 
 class Conversion(BaseModel):
@@ -49,11 +51,13 @@ class Conversion(BaseModel):
     result: float = Field(description="The value expressed in to_unit")
 
 
-def convert_units(value: float, from_unit: str, to_unit: str) -> Conversion:
-    """Convert a value between units of length, mass, time or temperature.
-
-    Units: mm cm m km in ft yd mi | g kg t oz lb | ms s min h d | C F K.
-    """
+def convert_units(
+    value: float,
+    # Field descriptions land in the tool's input schema, where the model reads them.
+    from_unit: Annotated[str, Field(description=f"Unit of value, one of: {UNIT_CHOICES}")],
+    to_unit: Annotated[str, Field(description=f"Unit to convert to, one of: {UNIT_CHOICES}")],
+) -> Conversion:
+    """Convert a value between units of length, mass, time or temperature."""
     from_dimension = _dimension_of("from_unit", from_unit)
     to_dimension = _dimension_of("to_unit", to_unit)
     if from_dimension != to_dimension:
@@ -120,5 +124,4 @@ def _dimension_of(field: str, unit: str) -> str:
     for dimension, units in SCALED_UNITS.items():
         if unit in units:
             return dimension
-    known = " ".join([*(u for units in SCALED_UNITS.values() for u in units), *TO_KELVIN])
-    raise ToolError(f"{field} {unit!r} is not a known unit: use one of {known}")
+    raise ToolError(f"{field} {unit!r} is not a known unit: use one of {UNIT_CHOICES}")
