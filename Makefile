@@ -28,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 demo: setup ## Generate a project from this checkout, start it, and list and call its tools
 	$(UV) run python -m hooks.demo
 
-test: setup ## Run every test of the template (generation, generated projects, real clients)
+test: lint ## Lint, then run every test (generation, generated projects, real clients, update)
 	$(UV) run pytest
 
 lint: setup ## Check the template's own Python code
@@ -36,8 +36,8 @@ lint: setup ## Check the template's own Python code
 	$(UV) run ruff format --check hooks tests bench
 
 fmt: setup ## Format the template's own Python code
-	$(UV) run ruff check --fix hooks tests bench
 	$(UV) run ruff format hooks tests bench
+	$(UV) run ruff check --fix hooks tests bench
 
 bench: setup ## Time from process start to first tools/list, against an SDK-defaults server
 	$(UV) run python -m bench.cold_start

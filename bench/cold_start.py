@@ -55,7 +55,9 @@ def time_to_first_tools_list(kind: str, project: Path) -> float:
     port = free_port()
     command, env = server_command(kind, project, port)
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port(port, process)
         tools = anyio.run(first_tools_list, f"http://127.0.0.1:{port}/mcp")
