@@ -36,8 +36,8 @@ lint: setup ## Check the template's own Python code
 	$(UV) run ruff format --check hooks tests bench
 
 fmt: setup ## Format the template's own Python code
+	$(UV) run ruff check --fix --exit-zero hooks tests bench
 	$(UV) run ruff format hooks tests bench
-	$(UV) run ruff check --fix hooks tests bench
 
 bench: setup ## Time from process start to first tools/list, against an SDK-defaults server
 	$(UV) run python -m bench.cold_start
