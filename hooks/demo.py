@@ -23,7 +23,12 @@ def main() -> None:
         for args in (LIST_TOOLS, CALL_TOOL):
             print(f"==> mcp-inspector --cli {server.mcp_url} --transport http {' '.join(args)}")
             answer = json.loads(inspector(server.mcp_url, "--transport", "http", *args).stdout)
-            print(json.dumps(answer.get("structuredContent", answer), indent=2))
+            if "tools" in answer:
+                for tool in answer["tools"]:
+                    params = ", ".join(tool["inputSchema"]["properties"])
+                    print(f"    {tool['name']}({params}): {tool['description']}")
+            else:
+                print(f"    structuredContent: {json.dumps(answer['structuredContent'])}")
     print(f"==> done: the project is in {DEMO_DIR}; `cd` there and run `make dev`")
 
 
