@@ -10,16 +10,34 @@ import yaml
 
 from hooks.serving import copier_copy, run
 
+# Names and text that stress rendering, crossed with the deployment choices: each set
+# is generated and must pass its own `make lint test` (which synthesizes its stack).
 ANSWER_SETS = {
     "defaults": {},
-    "awkward-name": {"project_name": "My Server 2"},
-    "non-ascii": {
+    "awkward-name-rest-x86": {
+        "project_name": "My Server 2",
+        "python_version": "3.12",
+        "api_type": "rest",
+        "architecture": "x86_64",
+        "reserved_concurrency": 5,
+        "provisioned_concurrency": 2,
+        "alarms": True,
+        "alarm_email": "ops@example.com",
+        "secrets": ["my-server-2/db-password"],
+    },
+    "non-ascii-secrets-no-tracing": {
         "project_name": "Météo Überall",
         "description": 'Prévisions « météo » — "quoted", back\\slash, ✓',
         "author_name": "Zoë O'Brien",
+        "python_version": "3.14",
+        "tracing": False,
+        "secrets": ["meteo/api-key", "meteo/database"],
     },
-    "long-names": {
+    "long-names-alarms": {
         "project_name": "An Unusually Long Server Name To Stretch Every Generated Line Width",
+        "alarms": True,
+        "cors_origins": ["https://app.example.com", "http://localhost:6274"],
+        "log_retention_days": 7,
     },
 }
 # A Jinja expression, statement or comment opener: "{{ name", "{% if", "{# note".
@@ -117,6 +135,30 @@ def test_slug_and_package_derive_from_the_name(
         ({"description": "two\nlines"}, "description must be one line of text"),
         ({"author_name": ""}, "author_name must not be empty"),
         ({"author_email": "nobody"}, 'author_email "nobody" is not allowed: use an address like'),
+        ({"aws_region": "mars-1"}, 'aws_region "mars-1" is not allowed: use a region name such as'),
+        ({"memory_mb": "64"}, "memory_mb 64 is not allowed: use a whole number from 128 to 10240"),
+        (
+            {"timeout_seconds": "60"},
+            "timeout_seconds 60 is not allowed: an HTTP API stops waiting after 30 s, so use 1 to 30",
+        ),
+        (
+            {"api_type": "rest", "timeout_seconds": "30"},
+            "timeout_seconds 30 is not allowed: a REST API stops waiting after 29 s",
+        ),
+        (
+            {"cors_origins": '["https://app.example.com/path"]'},
+            'cors_origins entry "https://app.example.com/path" is not allowed',
+        ),
+        (
+            {"reserved_concurrency": "2", "provisioned_concurrency": "3"},
+            "provisioned_concurrency 3 is not allowed: use at most reserved_concurrency (2)",
+        ),
+        (
+            {"secrets": '["a/db", "b/db"]'},
+            'secrets entry "b/db" is not allowed: another entry ends in the same name "db"',
+        ),
+        ({"alarms": "true", "alarm_email": "ops"}, 'alarm_email "ops" is not allowed'),
+        ({"architecture": "arm"}, "'arm' is not in ['arm64', 'x86_64']"),
     ],
 )
 def test_invalid_answers_are_refused_and_nothing_is_written(

@@ -7,6 +7,7 @@ environment variables (see config.py) tell the two apart.
 from __future__ import annotations
 
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,6 +20,15 @@ MCP_PATH = "/mcp"
 HEALTH_PATH = "/health"
 LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+# What browser-based MCP clients send, and the response headers they need to read.
+CORS_ALLOW_HEADERS = [
+    "Content-Type",
+    "Authorization",
+    "Mcp-Session-Id",
+    "Mcp-Protocol-Version",
+    "Last-Event-ID",
+]
+CORS_EXPOSE_HEADERS = ["Mcp-Session-Id", "Mcp-Protocol-Version"]
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
@@ -35,7 +45,17 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         json_response=True,
         transport_security=transport_security(settings),
     )
-    return RequestLogMiddleware(McpHttpRules(mcp_app))
+    app: ASGIApp = McpHttpRules(mcp_app)
+    if settings.cors_allow_origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=["POST", "GET", "DELETE", "OPTIONS"],
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+            max_age=3600,
+        )
+    return RequestLogMiddleware(app)
 
 
 async def health(_request: Request) -> Response:

@@ -28,6 +28,8 @@ class Settings:
     # Lambda sets AWS_LAMBDA_FUNCTION_NAME in every function's environment.
     on_lambda: bool = False
     extra_allowed_hosts: tuple[str, ...] = ()
+    # Browser origins the server answers CORS for (behind a REST API; HTTP APIs do it themselves).
+    cors_allow_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,6 +41,7 @@ class Settings:
             reload=_flag("RELOAD", env.get("RELOAD", "")),
             on_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
             extra_allowed_hosts=_host_list(env.get("MCP_ALLOWED_HOSTS", "")),
+            cors_allow_origins=_origin_list(env.get("CORS_ALLOW_ORIGINS", "")),
         )
 
 
@@ -74,3 +77,14 @@ def _host_list(raw: str) -> tuple[str, ...]:
                 "patterns separated by commas, e.g. 'myhost:8080,myhost:*'"
             )
     return hosts
+
+
+def _origin_list(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"CORS_ALLOW_ORIGINS entry {origin!r} is not allowed: use * or origins such as "
+                "https://app.example.com, separated by commas"
+            )
+    return origins

@@ -1,0 +1,1 @@
+"""The CDK app that deploys the server: deploy.toml in, one CloudFormation stack out."""

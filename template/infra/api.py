@@ -1,0 +1,190 @@
+"""API Gateway in front of the function: an HTTP API (default) or a REST API.
+
+Both route /mcp (POST, plus GET and DELETE so the server can answer 405 as the MCP spec
+expects) and the health path, throttle at the stage, write access logs, and let
+browser-based MCP clients through CORS.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as rest
+from aws_cdk import aws_apigatewayv2 as http
+from aws_cdk import aws_apigatewayv2_integrations as http_integrations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from .observability import retention
+from .settings import DeploySettings
+
+MCP_PATH = "mcp"
+HEALTH_PATH = "health"
+REST_STAGE = "prod"
+# What browser-based MCP clients send and need to read (streamable HTTP transport).
+CORS_ALLOW_HEADERS = [
+    "Content-Type",
+    "Authorization",
+    "Mcp-Session-Id",
+    "Mcp-Protocol-Version",
+    "Last-Event-ID",
+]
+CORS_EXPOSE_HEADERS = ["Mcp-Session-Id", "Mcp-Protocol-Version"]
+# One JSON object per request; these $context variables exist for both API types.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "path": "$context.path",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "integrationLatency": "$context.integrationLatency",
+    }
+)
+PUBLIC_UNTIL_AUTH = (
+    "No authorizer yet: deploy.toml has no [auth] section, so the API is public. "
+    "Anyone who knows the URL can call the tools; throttling caps the cost."
+)
+
+
+class McpApi(Construct):
+    """`endpoint` is the API's base URL; MCP clients connect to `mcp_endpoint`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: DeploySettings,
+        target: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=retention(settings.observability.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        if settings.api.type == "http":
+            self._http_api(settings, target)
+        else:
+            self._rest_api(settings, target)
+
+    def _http_api(self, settings: DeploySettings, target: lambda_.IFunction) -> None:
+        api = http.HttpApi(
+            self,
+            "HttpApi",
+            api_name=settings.name,
+            description=settings.description or None,
+            cors_preflight=http.CorsPreflightOptions(
+                allow_origins=list(settings.api.cors_origins),
+                allow_methods=[
+                    http.CorsHttpMethod.POST,
+                    http.CorsHttpMethod.GET,
+                    http.CorsHttpMethod.DELETE,
+                    http.CorsHttpMethod.OPTIONS,
+                ],
+                allow_headers=CORS_ALLOW_HEADERS,
+                expose_headers=CORS_EXPOSE_HEADERS,
+                max_age=Duration.hours(1),
+            ),
+            # The $default stage below, with throttling and access logs, replaces this one.
+            create_default_stage=False,
+        )
+        integration = http_integrations.HttpLambdaIntegration("Function", target)
+        api.add_routes(
+            path=f"/{MCP_PATH}",
+            methods=[http.HttpMethod.POST, http.HttpMethod.GET, http.HttpMethod.DELETE],
+            integration=integration,
+        )
+        api.add_routes(
+            path=f"/{HEALTH_PATH}", methods=[http.HttpMethod.GET], integration=integration
+        )
+        # $default keeps the stage name out of the URL and out of the path the server sees.
+        stage = http.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=http.ThrottleSettings(
+                rate_limit=settings.api.throttling_rate, burst_limit=settings.api.throttling_burst
+            ),
+        )
+        # Set on the CloudFormation resource: the construct's option wants a jsii interface.
+        cfn_stage: http.CfnStage = stage.node.default_child
+        cfn_stage.access_log_settings = http.CfnStage.AccessLogSettingsProperty(
+            destination_arn=self.access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
+        )
+        for route in api.node.find_all():
+            if isinstance(route, http.CfnRoute):
+                NagSuppressions.add_resource_suppressions(
+                    route, [NagPackSuppression(id="AwsSolutions-APIG4", reason=PUBLIC_UNTIL_AUTH)]
+                )
+        self.endpoint = api.api_endpoint
+        self.mcp_endpoint = f"{api.api_endpoint}/{MCP_PATH}"
+
+    def _rest_api(self, settings: DeploySettings, target: lambda_.IFunction) -> None:
+        api = rest.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=settings.name,
+            description=settings.description or None,
+            endpoint_types=[rest.EndpointType.REGIONAL],
+            # Access logs need the account-wide API Gateway CloudWatch role; without it the
+            # first deploy in a fresh account fails.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=rest.StageOptions(
+                stage_name=REST_STAGE,
+                throttling_rate_limit=settings.api.throttling_rate,
+                throttling_burst_limit=settings.api.throttling_burst,
+                tracing_enabled=settings.observability.tracing,
+                # Execution logs for errors only; request bodies are never logged.
+                logging_level=rest.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                access_log_destination=rest.LogGroupLogDestination(self.access_logs),
+                access_log_format=rest.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+            ),
+            default_cors_preflight_options=rest.CorsOptions(
+                allow_origins=list(settings.api.cors_origins),
+                allow_methods=["POST", "GET", "DELETE", "OPTIONS"],
+                allow_headers=CORS_ALLOW_HEADERS,
+                max_age=Duration.hours(1),
+            ),
+        )
+        integration = rest.LambdaIntegration(target)
+        mcp = api.root.add_resource(MCP_PATH)
+        for method in ("POST", "GET", "DELETE"):
+            mcp.add_method(method, integration)
+        api.root.add_resource(HEALTH_PATH).add_method("GET", integration)
+        NagSuppressions.add_resource_suppressions(
+            api,
+            [
+                NagPackSuppression(id="AwsSolutions-APIG4", reason=PUBLIC_UNTIL_AUTH),
+                NagPackSuppression(id="AwsSolutions-COG4", reason=PUBLIC_UNTIL_AUTH),
+                NagPackSuppression(
+                    id="AwsSolutions-APIG2",
+                    reason="The server validates every JSON-RPC body itself and answers a bad "
+                    "one with a JSON-RPC error, which a gateway model would replace.",
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-APIG3",
+                    reason="AWS WAF costs a monthly fee per web ACL; throttling protects the "
+                    "function. Attach a web ACL to the stage for a high-traffic public API.",
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason="API Gateway's account-wide CloudWatch role uses the AWS-managed "
+                    "AmazonAPIGatewayPushToCloudWatchLogs policy, as API Gateway documents.",
+                ),
+            ],
+            apply_to_children=True,
+        )
+        self.endpoint = api.url
+        self.mcp_endpoint = api.url_for_path(f"/{MCP_PATH}")

@@ -1,0 +1,159 @@
+"""Operations on the deployed stack for the Makefile: outputs, logs, secret-set, setting.
+
+Every AWS call uses boto3 with deploy.toml's region and the chosen profile, so the same
+code runs against a local stand-in when AWS_ENDPOINT_URL points at one (the tests do).
+
+    python -m infra.ops outputs [--format text|json]
+    python -m infra.ops logs [--since 10m] [--no-follow]
+    python -m infra.ops secret-set KEY          (the value comes from stdin or a prompt)
+    python -m infra.ops setting stack|region|profile|platform|python
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import re
+import sys
+import time
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .settings import DeployConfigError, DeploySettings, load_settings
+
+PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
+DURATION = re.compile(r"(\d+)([smhd])")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FOLLOW_POLL_SECONDS = 2
+
+
+class OperationError(RuntimeError):
+    """Something the user can fix; the message says what."""
+
+
+def session(settings: DeploySettings, profile: str | None) -> boto3.Session:
+    chosen = settings.profile if profile is None else profile
+    return boto3.Session(profile_name=chosen or None, region_name=settings.region)
+
+
+def stack_outputs(settings: DeploySettings, aws: boto3.Session) -> dict[str, str]:
+    try:
+        stacks = aws.client("cloudformation").describe_stacks(StackName=settings.name)["Stacks"]
+    except ClientError as error:
+        if "does not exist" in str(error):
+            raise OperationError(
+                f"stack {settings.name} does not exist in {settings.region}: run make deploy first"
+            ) from None
+        raise
+    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+
+
+def show_outputs(settings: DeploySettings, aws: boto3.Session, output_format: str) -> None:
+    outputs = stack_outputs(settings, aws)
+    if output_format == "json":
+        print(json.dumps(outputs, indent=2, sort_keys=True))
+    else:
+        for key in sorted(outputs):
+            print(f"{key} = {outputs[key]}")
+
+
+def show_logs(settings: DeploySettings, aws: boto3.Session, since: str, follow: bool) -> None:
+    group = stack_outputs(settings, aws)["LogGroupName"]
+    logs = aws.client("logs")
+    start_ms = int((time.time() - parse_duration(since)) * 1000)
+    seen: set[str] = set()
+    while True:
+        for page in logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, startTime=start_ms
+        ):
+            for event in page["events"]:
+                if event["eventId"] not in seen:
+                    seen.add(event["eventId"])
+                    start_ms = max(start_ms, event["timestamp"])
+                    print(event["message"].rstrip("\n"), flush=True)
+        if not follow:
+            return
+        time.sleep(FOLLOW_POLL_SECONDS)
+
+
+def parse_duration(text: str) -> int:
+    match = DURATION.fullmatch(text.strip())
+    if not match:
+        raise OperationError(
+            f"SINCE={text!r} is not allowed: use a number and s, m, h or d, e.g. 10m"
+        )
+    return int(match[1]) * SECONDS[match[2]]
+
+
+def set_secret(settings: DeploySettings, aws: boto3.Session, key: str) -> None:
+    if key not in settings.secrets:
+        declared = ", ".join(settings.secrets) or "none yet"
+        raise OperationError(
+            f"NAME={key!r} is not declared under [secrets] in deploy.toml (declared: {declared})"
+        )
+    name = settings.secrets[key]
+    value = (
+        sys.stdin.read().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass(f"{name}: ")
+    )
+    if not value:
+        raise OperationError("the secret value is empty: pipe it in or type it at the prompt")
+    client = aws.client("secretsmanager")
+    try:
+        client.put_secret_value(SecretId=name, SecretString=value)
+        print(f"updated {name}")
+    except client.exceptions.ResourceNotFoundException:
+        client.create_secret(Name=name, SecretString=value)
+        print(f"created {name}")
+
+
+def setting(settings: DeploySettings, name: str) -> str:
+    return {
+        "stack": settings.name,
+        "region": settings.region,
+        "profile": settings.profile,
+        "platform": PLATFORMS[settings.function.architecture],
+        "python": settings.function.python_version,
+    }[name]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.ops", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--profile", help="AWS profile; default deploy.toml's, '' for environment")
+    commands = parser.add_subparsers(dest="command", required=True)
+    outputs = commands.add_parser("outputs", help="print the stack outputs")
+    outputs.add_argument("--format", choices=["text", "json"], default="text")
+    logs = commands.add_parser("logs", help="print, then follow, the function's logs")
+    logs.add_argument("--since", default="10m", help="how far back to start, e.g. 30s, 10m, 2h, 1d")
+    logs.add_argument("--no-follow", dest="follow", action="store_false")
+    secret = commands.add_parser("secret-set", help="store a value in a declared secret")
+    secret.add_argument("key", help="a key under [secrets] in deploy.toml")
+    value = commands.add_parser("setting", help="print one deploy.toml value for the Makefile")
+    value.add_argument("name", choices=["stack", "region", "profile", "platform", "python"])
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        if args.command == "setting":
+            print(setting(settings, args.name))
+            return
+        aws = session(settings, args.profile)
+        if args.command == "outputs":
+            show_outputs(settings, aws, args.format)
+        elif args.command == "logs":
+            show_logs(settings, aws, args.since, args.follow)
+        else:
+            set_secret(settings, aws, args.key)
+    except (DeployConfigError, OperationError) as error:
+        sys.exit(str(error))
+    except (BotoCoreError, ClientError) as error:
+        sys.exit(f"AWS refused {args.command}: {error}")
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

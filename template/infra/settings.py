@@ -1,0 +1,245 @@
+"""deploy.toml: its schema, its validation messages, and the typed settings the stack reads.
+
+`load_settings()` either returns a complete `DeploySettings` or raises `DeployConfigError`
+listing every problem, one line each, before anything is synthesized.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .validation import (
+    Field,
+    Problem,
+    SectionReader,
+    boolean,
+    list_of,
+    one_of,
+    table_of_values,
+    text,
+    toml_repr,
+    whole_number,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# DEPLOY_FILE=deploy.staging.toml (with its own [server] name) deploys a second copy.
+DEPLOY_FILE = PROJECT_ROOT / os.environ.get("DEPLOY_FILE", "deploy.toml")
+
+# API Gateway stops waiting for the function after these many seconds.
+API_TIMEOUT_SECONDS = {"http": 30, "rest": 29}
+# The only retention periods CloudWatch Logs accepts.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
+LOG_RETENTION_DAYS += (1827, 2192, 2557, 2922, 3288, 3653)
+# Lambda sets these itself; a function may not override them.
+RESERVED_ENVIRONMENT = re.compile(
+    r"_HANDLER|_X_AMZN_TRACE_ID|AWS_(REGION|DEFAULT_REGION|EXECUTION_ENV|ACCESS_KEY|ACCESS_KEY_ID"
+    r"|SECRET_ACCESS_KEY|SESSION_TOKEN|LAMBDA_\w+|XRAY_\w+)|LAMBDA_TASK_ROOT|LAMBDA_RUNTIME_DIR"
+)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+SLUG_RULE = "lowercase letters, digits and hyphens, starting with a letter, at most 64 characters"
+ORIGIN_RULE = '"*" or origins like "https://app.example.com"'
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "target": {"type": Field(one_of("aws-lambda"), "aws-lambda")},
+    "server": {
+        "name": Field(
+            text(r"[a-z][a-z0-9-]{0,63}", SLUG_RULE),
+            hint='add name = "my-server"; it names the stack and the function',
+        ),
+        "description": Field(text(r"[^\n]{0,256}", "one line of at most 256 characters"), ""),
+    },
+    "aws": {
+        "region": Field(
+            text(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}", "a region name such as us-east-1"),
+            hint='add region = "us-east-1"',
+        ),
+        "profile": Field(
+            text(r"[A-Za-z0-9_.+@-]{0,64}", 'an AWS CLI profile name, or "" for the environment'),
+            "",
+        ),
+    },
+    "lambda": {
+        "memory_mb": Field(whole_number(128, 10240), 512),
+        "timeout_seconds": Field(whole_number(1, 900), 29),
+        "architecture": Field(one_of("arm64", "x86_64"), "arm64"),
+        "python_version": Field(one_of("3.12", "3.13", "3.14"), "3.13"),
+        "reserved_concurrency": Field(whole_number(1, 10000), None),
+        "provisioned_concurrency": Field(whole_number(0, 10000), 0),
+        "environment": Field(lambda table: table, {}),
+    },
+    "api_gateway": {
+        "type": Field(one_of("http", "rest"), "http"),
+        "throttling_rate": Field(whole_number(1, 10000), 100),
+        "throttling_burst": Field(whole_number(1, 5000), 200),
+        "cors_origins": Field(
+            list_of(text(r"\*|https?://[^/\s]+", ORIGIN_RULE), ORIGIN_RULE),
+            ["*"],
+        ),
+    },
+    "observability": {
+        "tracing": Field(boolean, True),
+        "log_retention_days": Field(one_of(*LOG_RETENTION_DAYS), 30),
+        "alarms": Field(boolean, False),
+        "alarm_email": Field(text(r"|[^@\s]+@[^@\s]+\.[^@\s]+", 'an address, or ""'), ""),
+    },
+    "smoke": {
+        "tool": Field(text(r"[A-Za-z0-9_.-]{0,128}", 'a tool name, or "" to only list tools'), ""),
+        "arguments": Field(table_of_values, {}),
+    },
+}
+OPTIONAL_SECTIONS = ("secrets",)
+
+
+class DeployConfigError(ValueError):
+    """deploy.toml has problems; str() lists each on its own line."""
+
+    def __init__(self, path: Path, problems: list[Problem | str]) -> None:
+        self.problems = [f"{path.name}: {problem}" for problem in problems]
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    memory_mb: int
+    timeout_seconds: int
+    architecture: str
+    python_version: str
+    reserved_concurrency: int | None
+    provisioned_concurrency: int
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    type: str
+    throttling_rate: int
+    throttling_burst: int
+    cors_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    tracing: bool
+    log_retention_days: int
+    alarms: bool
+    alarm_email: str
+
+
+@dataclass(frozen=True)
+class SmokeSettings:
+    """What `make smoke` calls after listing the tools."""
+
+    tool: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    name: str
+    description: str
+    region: str
+    profile: str
+    function: FunctionSettings
+    api: ApiSettings
+    observability: ObservabilitySettings
+    smoke: SmokeSettings
+    # Logical key (what the code asks for) -> Secrets Manager secret name.
+    secrets: dict[str, str]
+
+
+def load_settings(path: Path = DEPLOY_FILE) -> DeploySettings:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DeployConfigError(path, ["not found; it is written by copier copy"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise DeployConfigError(path, [f"not valid TOML: {error}"]) from None
+    return parse_settings(document, path)
+
+
+def parse_settings(document: dict[str, Any], path: Path = DEPLOY_FILE) -> DeploySettings:
+    problems: list[Problem | str] = []
+    found: list[Problem] = []
+    for section in document:
+        if section not in SCHEMA and section not in OPTIONAL_SECTIONS:
+            known = ", ".join(f"[{name}]" for name in (*SCHEMA, *OPTIONAL_SECTIONS))
+            problems.append(f"[{section}] is not a known section: use {known}")
+    values = {
+        section: SectionReader(section, document.get(section, {}), found).read(fields)
+        for section, fields in SCHEMA.items()
+    }
+    environment = _environment(values["lambda"]["environment"], found)
+    secrets = _secrets(document.get("secrets", {}), found)
+    _check_cross_field_rules(values, found)
+    problems.extend(found)
+    if problems:
+        raise DeployConfigError(path, problems)
+
+    function = {**values["lambda"], "environment": environment}
+    return DeploySettings(
+        name=values["server"]["name"],
+        description=values["server"]["description"],
+        region=values["aws"]["region"],
+        profile=values["aws"]["profile"],
+        function=FunctionSettings(**function),
+        api=ApiSettings(**values["api_gateway"]),
+        observability=ObservabilitySettings(**values["observability"]),
+        smoke=SmokeSettings(**values["smoke"]),
+        secrets=secrets,
+    )
+
+
+def _environment(table: Any, problems: list[Problem]) -> dict[str, str]:
+    section = "lambda.environment"
+    if not isinstance(table, dict):
+        problems.append(Problem(section, "", table, 'it must be a table of NAME = "value"'))
+        return {}
+    for name, value in table.items():
+        if not ENV_NAME.fullmatch(name) or RESERVED_ENVIRONMENT.fullmatch(name):
+            allowed = "use letters, digits and _ and not a name Lambda reserves (AWS_REGION, ...)"
+            problems.append(Problem(section, name, value, f"the name is not allowed: {allowed}"))
+        elif not isinstance(value, str):
+            problems.append(Problem(section, name, value, f'use a string, e.g. "{value}"'))
+    return dict(table)
+
+
+def _secrets(table: Any, problems: list[Problem]) -> dict[str, str]:
+    if not isinstance(table, dict):
+        problems.append(Problem("secrets", "", table, 'it must be a table of key = "secret name"'))
+        return {}
+    for key, name in table.items():
+        if not SECRET_KEY.fullmatch(key):
+            allowed = "keys are lowercase letters, digits and _, starting with a letter"
+            problems.append(Problem("secrets", key, name, allowed))
+        elif not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
+            allowed = "use a Secrets Manager name: 1-512 of letters, digits and /_+=.@-"
+            problems.append(Problem("secrets", key, name, allowed))
+    return dict(table)
+
+
+def _check_cross_field_rules(values: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
+    function, api, observability = values["lambda"], values["api_gateway"], values["observability"]
+    timeout, api_type = function["timeout_seconds"], api["type"]
+    if timeout is not None and api_type in API_TIMEOUT_SECONDS:
+        limit = API_TIMEOUT_SECONDS[api_type]
+        if timeout > limit:
+            allowed = f"[api_gateway] type = {toml_repr(api_type)} stops waiting after {limit} s"
+            problems.append(
+                Problem("lambda", "timeout_seconds", timeout, f"{allowed}; use 1 to {limit}")
+            )
+    reserved, provisioned = function["reserved_concurrency"], function["provisioned_concurrency"]
+    if reserved is not None and provisioned is not None and provisioned > reserved:
+        allowed = f"use at most reserved_concurrency ({reserved})"
+        problems.append(Problem("lambda", "provisioned_concurrency", provisioned, allowed))
+    if observability["alarm_email"] and observability["alarms"] is False:
+        allowed = "set alarms = true too, or leave the address empty"
+        problems.append(
+            Problem("observability", "alarm_email", observability["alarm_email"], allowed)
+        )

@@ -1,0 +1,25 @@
+"""The one stack: function, API, alarms, and the outputs `make outputs` prints."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from .api import McpApi
+from .function import McpFunction
+from .observability import Alarms
+from .settings import DeploySettings
+
+
+class McpServerStack(Stack):
+    def __init__(self, scope: Construct, settings: DeploySettings, **kwargs) -> None:
+        super().__init__(scope, settings.name, description=settings.description or None, **kwargs)
+        function = McpFunction(self, "Server", settings)
+        api = McpApi(self, "Api", settings, function.target)
+        if settings.observability.alarms:
+            Alarms(self, "Alarms", settings, function.function)
+
+        CfnOutput(self, "ApiEndpoint", value=api.endpoint, description="Base URL of the API")
+        CfnOutput(self, "McpEndpoint", value=api.mcp_endpoint, description="Point MCP clients here")
+        CfnOutput(self, "FunctionName", value=function.function.function_name)
+        CfnOutput(self, "LogGroupName", value=function.log_group.log_group_name)
