@@ -246,10 +246,15 @@ def test_make_smoke_fails_when_nothing_answers() -> None:
     assert "smoke failed:" in result.stderr
 
 
-def test_make_synth_runs_the_real_cdk_cli(tmp_path: Path) -> None:
+def test_make_synth_runs_the_real_cdk_cli_and_cfn_lint_passes() -> None:
     assert shutil.which("npx"), "npx is not on PATH: install Node.js 20 or newer for the CDK CLI"
     result = make("synth")
 
     assert result.returncode == 0, result.stdout + result.stderr
     template = PROJECT / "cdk.out" / f"{SETTINGS.name}.template.json"
     assert json.loads(template.read_text())["Resources"]
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    lint = subprocess.run(
+        [cfn_lint, "--format", "parseable", template], capture_output=True, text=True
+    )
+    assert not [line for line in lint.stdout.splitlines() if ":E" in line], lint.stdout
