@@ -19,7 +19,7 @@ import sys
 import time
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from .settings import DeployConfigError, DeploySettings, load_settings
 
@@ -35,7 +35,13 @@ class OperationError(RuntimeError):
 
 def session(settings: DeploySettings, profile: str | None) -> boto3.Session:
     chosen = settings.profile if profile is None else profile
-    return boto3.Session(profile_name=chosen or None, region_name=settings.region)
+    try:
+        return boto3.Session(profile_name=chosen or None, region_name=settings.region)
+    except ProfileNotFound:
+        raise OperationError(
+            f"AWS profile {chosen!r} is not configured here: run `aws configure --profile {chosen}`, "
+            "set [aws] profile in deploy.toml, or pass PROFILE= to use environment credentials"
+        ) from None
 
 
 def stack_outputs(settings: DeploySettings, aws: boto3.Session) -> dict[str, str]:

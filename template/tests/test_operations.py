@@ -159,6 +159,19 @@ def test_outputs_before_the_first_deploy_say_what_to_do(local_aws, monkeypatch) 
         stack_outputs(never_deployed, session(never_deployed, ""))
 
 
+def test_an_unknown_profile_says_how_to_fix_it(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    result = make("outputs", "PROFILE=nobody", env=env)
+
+    assert result.returncode != 0
+    assert "AWS profile 'nobody' is not configured here" in result.stderr
+    assert "PROFILE= to use environment credentials" in result.stderr
+
+
 def test_make_logs_prints_the_function_logs(deployed_stack, local_aws) -> None:
     result = subprocess.run(
         [
