@@ -6,15 +6,20 @@ environment variables (see config.py) tell the two apart.
 
 from __future__ import annotations
 
+import logging
+
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import auth
 from .config import Settings
 from .logs import RequestLogMiddleware, configure_logging
 from .server import build_server
+
+logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/health"
@@ -29,14 +34,24 @@ CORS_ALLOW_HEADERS = [
     "Last-Event-ID",
 ]
 CORS_EXPOSE_HEADERS = ["Mcp-Session-Id", "Mcp-Protocol-Version"]
+AUTH_DISABLED_WARNING = (
+    "AUTH IS OFF: MCP_AUTH_DISABLED=1 switched off the %s checks, so anyone who can reach "
+    "this server can call its tools. Use it only on your own machine."
+)
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """Build the app; uvicorn calls this as a factory (`--factory`)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    server = build_server()
+    access = settings.auth
+    if access.disabled and access.provider != "none":
+        logger.warning(AUTH_DISABLED_WARNING, access.provider)
+    checks_tokens = access.enforced in ("cognito", "oidc")
+    server = build_server(**(auth.server_options(access) if checks_tokens else {}))
     server.custom_route(HEALTH_PATH, methods=["GET"])(health)
+    if checks_tokens:
+        auth.add_root_metadata_route(server, access)
     mcp_app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         # One POST in, one JSON answer out: nothing is kept between requests,
@@ -45,6 +60,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         json_response=True,
         transport_security=transport_security(settings),
     )
+    if checks_tokens and access.required_scopes:
+        mcp_app = auth.ScopeChallenge(mcp_app, access.required_scopes)
+    if access.enforced == "iam":
+        mcp_app = auth.RequireGatewayIdentity(mcp_app, MCP_PATH)
     app: ASGIApp = McpHttpRules(mcp_app)
     if settings.cors_allow_origins:
         app = CORSMiddleware(

@@ -11,12 +11,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+AUTH_PROVIDERS = ("none", "cognito", "oidc", "iam")
+BEFORE_FIRST_DEPLOY = (
+    "before the first deploy there is none: run make deploy, after which make dev reads it "
+    "from the stack, or set MCP_AUTH_DISABLED=1 to run without auth (locally only)"
+)
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
 class ConfigError(ValueError):
     """An environment variable holds a value the server cannot use."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Who may call /mcp. `provider` is what deploy.toml asks for; `disabled` is the local
+    override (MCP_AUTH_DISABLED=1), refused on Lambda."""
+
+    provider: str = "none"
+    issuer: str = ""
+    audience: str = ""
+    client_ids: tuple[str, ...] = ()
+    required_scopes: tuple[str, ...] = ()
+    jwks_url: str = ""
+    resource_url: str = ""
+    disabled: bool = False
+    # Refetch the issuer's keys (JWKS) at most this often, however many unknown keys appear.
+    jwks_refresh_seconds: float = 30.0
+
+    @property
+    def enforced(self) -> str:
+        return "none" if self.disabled else self.provider
 
 
 @dataclass(frozen=True)
@@ -30,18 +56,23 @@ class Settings:
     extra_allowed_hosts: tuple[str, ...] = ()
     # Browser origins the server answers CORS for (behind a REST API; HTTP APIs do it themselves).
     cors_allow_origins: tuple[str, ...] = ()
+    auth: AuthConfig = AuthConfig()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        host = env.get("HOST", cls.host).strip() or cls.host
+        port = _port(env.get("PORT", str(cls.port)))
+        on_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
         return cls(
-            host=env.get("HOST", cls.host).strip() or cls.host,
-            port=_port(env.get("PORT", str(cls.port))),
+            host=host,
+            port=port,
             log_level=_log_level(env.get("LOG_LEVEL", cls.log_level)),
             reload=_flag("RELOAD", env.get("RELOAD", "")),
-            on_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+            on_lambda=on_lambda,
             extra_allowed_hosts=_host_list(env.get("MCP_ALLOWED_HOSTS", "")),
             cors_allow_origins=_origin_list(env.get("CORS_ALLOW_ORIGINS", "")),
+            auth=_auth(env, on_lambda, f"http://{_local_name(host)}:{port}/mcp"),
         )
 
 
@@ -88,3 +119,69 @@ def _origin_list(raw: str) -> tuple[str, ...]:
                 "https://app.example.com, separated by commas"
             )
     return origins
+
+
+def _auth(env: Mapping[str, str], on_lambda: bool, local_resource_url: str) -> AuthConfig:
+    provider = env.get("AUTH_PROVIDER", "none").strip().lower() or "none"
+    if provider not in AUTH_PROVIDERS:
+        allowed = ", ".join(AUTH_PROVIDERS)
+        raise ConfigError(f"AUTH_PROVIDER={provider!r} is not allowed: use one of {allowed}")
+    disabled = _flag("MCP_AUTH_DISABLED", env.get("MCP_AUTH_DISABLED", ""))
+    if disabled and on_lambda:
+        raise ConfigError(
+            "MCP_AUTH_DISABLED is not allowed on Lambda: it is for local development only"
+        )
+    config = AuthConfig(
+        provider=provider,
+        issuer=env.get("AUTH_ISSUER", "").strip().rstrip("/"),
+        audience=env.get("AUTH_AUDIENCE", "").strip(),
+        client_ids=_words(env.get("AUTH_CLIENT_IDS", "")),
+        required_scopes=_words(env.get("AUTH_REQUIRED_SCOPES", "")),
+        jwks_url=env.get("AUTH_JWKS_URL", "").strip(),
+        resource_url=env.get("MCP_RESOURCE_URL", "").strip()
+        or ("" if on_lambda else local_resource_url),
+        disabled=disabled,
+    )
+    if config.enforced in ("cognito", "oidc"):
+        _check_token_settings(config)
+    if config.enforced == "iam" and not on_lambda:
+        raise ConfigError(
+            "AUTH_PROVIDER=iam is checked by API Gateway (SigV4), which is not in front of a "
+            "local server: set MCP_AUTH_DISABLED=1 to run locally without it"
+        )
+    return config
+
+
+def _check_token_settings(config: AuthConfig) -> None:
+    provider = config.provider
+    if not config.issuer:
+        raise ConfigError(
+            f"AUTH_PROVIDER={provider} needs AUTH_ISSUER, the token issuer's URL; {BEFORE_FIRST_DEPLOY}"
+        )
+    if not _is_secure_url(config.issuer):
+        raise ConfigError(f"AUTH_ISSUER={config.issuer!r} is not allowed: use an https:// URL")
+    if provider == "oidc" and not config.audience:
+        raise ConfigError(
+            "AUTH_PROVIDER=oidc needs AUTH_AUDIENCE, the audience (aud) tokens are issued for"
+        )
+    if provider == "cognito" and not config.client_ids:
+        raise ConfigError(
+            f"AUTH_PROVIDER=cognito needs AUTH_CLIENT_IDS, the app client ids; {BEFORE_FIRST_DEPLOY}"
+        )
+    if not config.resource_url:
+        raise ConfigError(
+            f"AUTH_PROVIDER={provider} needs MCP_RESOURCE_URL, this server's public /mcp URL"
+        )
+
+
+def _is_secure_url(url: str) -> bool:
+    # Plain http only for a loopback issuer, as in tests and local identity providers.
+    return url.startswith("https://") or url.startswith(("http://127.0.0.1", "http://localhost"))
+
+
+def _words(raw: str) -> tuple[str, ...]:
+    return tuple(word for word in raw.replace(",", " ").split() if word)
+
+
+def _local_name(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
