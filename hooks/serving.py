@@ -84,11 +84,13 @@ def answers_of(project: Path) -> dict[str, str]:
 
 
 @contextmanager
-def serve(project: Path, *, timeout: float = 60) -> Iterator[Server]:
+def serve(
+    project: Path, *, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> Iterator[Server]:
     """Run `python -m <package>` from the project's .venv on a free loopback port."""
     package = answers_of(project)["package_name"]
     port = free_port()
-    env = tool_env({"HOST": "127.0.0.1", "PORT": str(port)})
+    env = tool_env({**(env or {}), "HOST": "127.0.0.1", "PORT": str(port)})
     log_path = project / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

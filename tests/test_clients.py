@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hooks.serving import Server, inspector, serve
+from hooks.serving import TEMPLATE_ROOT, Server, inspector, run, serve
 
 # Step 4 of the reference deployment guide: what many users try first.
 REFERENCE_BODY = (
@@ -100,3 +104,72 @@ def test_get_on_mcp_is_refused_within_a_second(server: Server) -> None:
 
     assert refused.value.code == 405
     assert elapsed < 1, f"GET /mcp took {elapsed:.2f} s"
+
+
+class LoopbackIssuer:
+    """An OIDC issuer on loopback: one RSA key, its JWKS over HTTP, and signed access tokens."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.url,
+            "aud": "mcp-api",
+            "sub": "ci",
+            "scope": "mcp/tools",
+            "iat": now,
+            "exp": now + 300,
+        }
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})
+
+
+@pytest.fixture(scope="module")
+def protected(default_project: Path) -> Iterator[tuple[Server, LoopbackIssuer]]:
+    issuer = LoopbackIssuer()
+    env = {
+        "AUTH_PROVIDER": "oidc",
+        "AUTH_ISSUER": issuer.url,
+        "AUTH_AUDIENCE": "mcp-api",
+        "AUTH_REQUIRED_SCOPES": "mcp/tools",
+        "AUTH_JWKS_URL": f"{issuer.url}/jwks.json",
+    }
+    with serve(default_project, env=env) as running:
+        yield running, issuer
+    issuer.server.shutdown()
+
+
+def test_inspector_cli_connects_with_a_token_and_is_refused_without(protected) -> None:
+    server, issuer = protected
+    header = f"Authorization: Bearer {issuer.token()}"
+
+    listed = inspector(
+        server.mcp_url, "--transport", "http", "--header", header, "--method", "tools/list"
+    )
+    refused = run(
+        [str(TEMPLATE_ROOT / "node_modules" / ".bin" / "mcp-inspector"), "--cli", server.mcp_url,
+         "--transport", "http", "--method", "tools/list"],
+        cwd=TEMPLATE_ROOT, check=False, timeout=120,
+    )  # fmt: skip
+
+    assert [tool["name"] for tool in json.loads(listed.stdout)["tools"]] == ["convert_units"]
+    # Without a token the server's 401 challenge sends the Inspector to its OAuth sign-in.
+    assert refused.returncode != 0
+    assert '"code":"auth_required"' in refused.stdout + refused.stderr

@@ -14,6 +14,12 @@ from hooks.serving import copier_copy, run
 # is generated and must pass its own `make lint test` (which synthesizes its stack).
 ANSWER_SETS = {
     "defaults": {},
+    "oidc-http": {
+        "auth": "oidc",
+        "auth_issuer": "https://login.example.com/",
+        "auth_audience": "weather-tools",
+        "auth_scopes": ["weather/read", "weather/write"],
+    },
     "awkward-name-rest-x86": {
         "project_name": "My Server 2",
         "python_version": "3.12",
@@ -24,6 +30,7 @@ ANSWER_SETS = {
         "alarms": True,
         "alarm_email": "ops@example.com",
         "secrets": ["my-server-2/db-password"],
+        "access_token_minutes": 15,
     },
     "non-ascii-secrets-no-tracing": {
         "project_name": "Météo Überall",
@@ -32,10 +39,12 @@ ANSWER_SETS = {
         "python_version": "3.14",
         "tracing": False,
         "secrets": ["meteo/api-key", "meteo/database"],
+        "auth": "none",
     },
     "long-names-alarms": {
         "project_name": "An Unusually Long Server Name To Stretch Every Generated Line Width",
         "alarms": True,
+        "auth": "iam",
         "cors_origins": ["https://app.example.com", "http://localhost:6274"],
         "log_retention_days": 7,
     },
@@ -159,6 +168,23 @@ def test_slug_and_package_derive_from_the_name(
         ),
         ({"alarms": "true", "alarm_email": "ops"}, 'alarm_email "ops" is not allowed'),
         ({"architecture": "arm"}, "'arm' is not in ['arm64', 'x86_64']"),
+        (
+            {"api_type": "rest", "auth": "oidc", "auth_issuer": "https://idp.example.com/"},
+            'auth "oidc" is not allowed with api_type "rest": REST APIs have no JWT authorizer',
+        ),
+        (
+            {"auth": "oidc"},
+            'auth_issuer "" is not allowed: use your provider\'s https:// issuer URL',
+        ),
+        (
+            {"auth_scopes": '["mcp/tools", "other/read"]'},
+            "auth_scopes is not allowed: Cognito scopes share one resource server",
+        ),
+        (
+            {"auth_callback_urls": '["http://evil.example/cb"]'},
+            'auth_callback_urls entry "http://evil.example/cb"',
+        ),
+        ({"access_token_minutes": "2"}, "access_token_minutes 2 is not allowed: use 5 to 1440"),
     ],
 )
 def test_invalid_answers_are_refused_and_nothing_is_written(

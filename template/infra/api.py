@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as rest
 from aws_cdk import aws_apigatewayv2 as http
 from aws_cdk import aws_apigatewayv2_integrations as http_integrations
@@ -18,10 +18,13 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from .auth import McpAuth
 from .observability import retention
 from .settings import DeploySettings
 
 MCP_PATH = "mcp"
+# POST carries MCP; GET and DELETE reach the server so it can answer 405, as the spec expects.
+MCP_METHODS = ("POST", "GET", "DELETE")
 HEALTH_PATH = "health"
 REST_STAGE = "prod"
 # What browser-based MCP clients send and need to read (streamable HTTP transport).
@@ -47,9 +50,18 @@ ACCESS_LOG_FORMAT = json.dumps(
         "integrationLatency": "$context.integrationLatency",
     }
 )
-PUBLIC_UNTIL_AUTH = (
-    "No authorizer yet: deploy.toml has no [auth] section, so the API is public. "
-    "Anyone who knows the URL can call the tools; throttling caps the cost."
+METADATA_PATHS = (
+    ".well-known/oauth-protected-resource",
+    ".well-known/oauth-protected-resource/mcp",
+)
+OPEN_BY_CHOICE = (
+    'deploy.toml says [auth] provider = "none": the API is public by choice, and anyone who '
+    "knows the URL can call the tools; throttling caps the cost."
+)
+CORS_PREFLIGHT = "CORS preflight (OPTIONS) requests carry no credentials, by the CORS standard."
+OPEN_BY_DESIGN = (
+    "Health checks and the RFC 9728 metadata must be reachable without a token: they are how "
+    "clients find out where to get one. /mcp itself is authorized."
 )
 
 
@@ -62,8 +74,10 @@ class McpApi(Construct):
         construct_id: str,
         settings: DeploySettings,
         target: lambda_.IFunction,
+        auth: McpAuth,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.auth = auth
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -97,14 +111,20 @@ class McpApi(Construct):
             create_default_stage=False,
         )
         integration = http_integrations.HttpLambdaIntegration("Function", target)
-        api.add_routes(
+        protected = api.add_routes(
             path=f"/{MCP_PATH}",
-            methods=[http.HttpMethod.POST, http.HttpMethod.GET, http.HttpMethod.DELETE],
+            methods=[http.HttpMethod(method) for method in MCP_METHODS],
             integration=integration,
+            authorizer=self.auth.http_authorizer(),
+            authorization_scopes=self.auth.route_scopes(),
         )
-        api.add_routes(
-            path=f"/{HEALTH_PATH}", methods=[http.HttpMethod.GET], integration=integration
-        )
+        public = [
+            route
+            for path in (HEALTH_PATH, *METADATA_PATHS)
+            for route in api.add_routes(
+                path=f"/{path}", methods=[http.HttpMethod.GET], integration=integration
+            )
+        ]
         # $default keeps the stage name out of the URL and out of the path the server sees.
         stage = http.HttpStage(
             self,
@@ -121,13 +141,24 @@ class McpApi(Construct):
         cfn_stage.access_log_settings = http.CfnStage.AccessLogSettingsProperty(
             destination_arn=self.access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
         )
-        for route in api.node.find_all():
-            if isinstance(route, http.CfnRoute):
-                NagSuppressions.add_resource_suppressions(
-                    route, [NagPackSuppression(id="AwsSolutions-APIG4", reason=PUBLIC_UNTIL_AUTH)]
-                )
+        open_routes = public if self.auth.provider != "none" else [*public, *protected]
+        for route in open_routes:
+            reason = (
+                OPEN_BY_DESIGN
+                if route in public and self.auth.provider != "none"
+                else OPEN_BY_CHOICE
+            )
+            NagSuppressions.add_resource_suppressions(
+                route,
+                [NagPackSuppression(id="AwsSolutions-APIG4", reason=reason)],
+                apply_to_children=True,
+            )
         self.endpoint = api.api_endpoint
         self.mcp_endpoint = f"{api.api_endpoint}/{MCP_PATH}"
+        self.mcp_invoke_arns = [
+            api.arn_for_execute_api(m, f"/{MCP_PATH}", "$default") for m in MCP_METHODS
+        ]
+        self.mcp_resource_url = self.mcp_endpoint
 
     def _rest_api(self, settings: DeploySettings, target: lambda_.IFunction) -> None:
         api = rest.RestApi(
@@ -160,14 +191,46 @@ class McpApi(Construct):
         )
         integration = rest.LambdaIntegration(target)
         mcp = api.root.add_resource(MCP_PATH)
-        for method in ("POST", "GET", "DELETE"):
-            mcp.add_method(method, integration)
-        api.root.add_resource(HEALTH_PATH).add_method("GET", integration)
+        for method in MCP_METHODS:
+            mcp.add_method(method, integration, **self.auth.rest_method_options())
+        public = [api.root.add_resource(HEALTH_PATH).add_method("GET", integration)]
+        well_known = api.root.add_resource(".well-known").add_resource("oauth-protected-resource")
+        public.append(well_known.add_method("GET", integration))
+        public.append(well_known.add_resource(MCP_PATH).add_method("GET", integration))
+        unauthorized = OPEN_BY_CHOICE if self.auth.provider == "none" else OPEN_BY_DESIGN
+        for method in public:
+            NagSuppressions.add_resource_suppressions(
+                method,
+                [
+                    NagPackSuppression(id="AwsSolutions-APIG4", reason=unauthorized),
+                    NagPackSuppression(id="AwsSolutions-COG4", reason=unauthorized),
+                ],
+            )
+        if self.auth.provider != "cognito":
+            # COG4 asks for a Cognito authorizer on every method; iam and none use none.
+            other = (
+                OPEN_BY_CHOICE if self.auth.provider == "none" else "IAM (SigV4) authorizes /mcp."
+            )
+            NagSuppressions.add_resource_suppressions(
+                mcp,
+                [
+                    NagPackSuppression(id="AwsSolutions-COG4", reason=other),
+                    NagPackSuppression(id="AwsSolutions-APIG4", reason=other),
+                ],
+                apply_to_children=True,
+            )
+        for method in api.methods:
+            if method.http_method == "OPTIONS":
+                NagSuppressions.add_resource_suppressions(
+                    method,
+                    [
+                        NagPackSuppression(id="AwsSolutions-APIG4", reason=CORS_PREFLIGHT),
+                        NagPackSuppression(id="AwsSolutions-COG4", reason=CORS_PREFLIGHT),
+                    ],
+                )
         NagSuppressions.add_resource_suppressions(
             api,
             [
-                NagPackSuppression(id="AwsSolutions-APIG4", reason=PUBLIC_UNTIL_AUTH),
-                NagPackSuppression(id="AwsSolutions-COG4", reason=PUBLIC_UNTIL_AUTH),
                 NagPackSuppression(
                     id="AwsSolutions-APIG2",
                     reason="The server validates every JSON-RPC body itself and answers a bad "
@@ -188,3 +251,9 @@ class McpApi(Construct):
         )
         self.endpoint = api.url
         self.mcp_endpoint = api.url_for_path(f"/{MCP_PATH}")
+        self.mcp_invoke_arns = [
+            api.arn_for_execute_api(m, f"/{MCP_PATH}", REST_STAGE) for m in MCP_METHODS
+        ]
+        # Built from the API id alone: the stage URL would make the function depend on the
+        # deployment, which depends on the function.
+        self.mcp_resource_url = f"https://{api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{REST_STAGE}/{MCP_PATH}"

@@ -6,17 +6,23 @@ code runs against a local stand-in when AWS_ENDPOINT_URL points at one (the test
     python -m infra.ops outputs [--format text|json]
     python -m infra.ops logs [--since 10m] [--no-follow]
     python -m infra.ops secret-set KEY          (the value comes from stdin or a prompt)
+    python -m infra.ops token                   (cognito: a machine access token)
+    python -m infra.ops user-add EMAIL          (cognito: invite a person)
+    python -m infra.ops dev-env                 (the AUTH_* settings make dev runs with)
     python -m infra.ops setting stack|region|profile|platform|python
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import json
 import re
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
@@ -114,6 +120,86 @@ def set_secret(settings: DeploySettings, aws: boto3.Session, key: str) -> None:
         print(f"created {name}")
 
 
+def machine_token(settings: DeploySettings, aws: boto3.Session) -> str:
+    """A Cognito access token for the machine client (client credentials grant)."""
+    if settings.auth.provider != "cognito":
+        raise OperationError(TOKEN_ELSEWHERE[settings.auth.provider])
+    outputs = stack_outputs(settings, aws)
+    client = aws.client("cognito-idp").describe_user_pool_client(
+        UserPoolId=outputs["UserPoolId"], ClientId=outputs["MachineClientId"]
+    )["UserPoolClient"]
+    form = urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "scope": outputs["AuthScopes"]}
+    ).encode()
+    secret = base64.b64encode(f"{client['ClientId']}:{client['ClientSecret']}".encode()).decode()
+    request = urllib.request.Request(
+        outputs["TokenEndpoint"],
+        data=form,
+        headers={
+            "Authorization": f"Basic {secret}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return json.loads(response.read())["access_token"]
+    except (OSError, ValueError, KeyError) as error:
+        raise OperationError(
+            f"the token endpoint {outputs['TokenEndpoint']} refused: {error}"
+        ) from None
+
+
+TOKEN_ELSEWHERE = {
+    "none": 'deploy.toml says [auth] provider = "none": the server needs no token',
+    "oidc": "get an access token from your identity provider, for the audience in [auth]",
+    "iam": 'with [auth] provider = "iam" requests are signed with SigV4; there is no token',
+}
+
+
+def add_user(settings: DeploySettings, aws: boto3.Session, email: str) -> None:
+    if settings.auth.provider != "cognito":
+        raise OperationError('user-add needs [auth] provider = "cognito" in deploy.toml')
+    pool = stack_outputs(settings, aws)["UserPoolId"]
+    aws.client("cognito-idp").admin_create_user(
+        UserPoolId=pool,
+        Username=email,
+        UserAttributes=[
+            {"Name": "email", "Value": email},
+            {"Name": "email_verified", "Value": "true"},
+        ],
+        DesiredDeliveryMediums=["EMAIL"],
+    )
+    print(f"invited {email}: Cognito emails them a temporary password")
+
+
+def dev_environment(settings: DeploySettings, aws: boto3.Session | None) -> dict[str, str]:
+    """AUTH_* for `make dev`, so the local server checks tokens as the deployed one does.
+
+    Cognito's issuer exists only once the stack does; before the first deploy only the
+    provider is set, and the server says what to do.
+    """
+    auth = settings.auth
+    variables = {"AUTH_PROVIDER": auth.provider}
+    if auth.provider in ("cognito", "oidc"):
+        variables["AUTH_REQUIRED_SCOPES"] = ",".join(auth.scopes)
+    if auth.provider == "oidc":
+        variables.update(AUTH_ISSUER=auth.issuer, AUTH_AUDIENCE=auth.audience)
+    if auth.provider == "cognito" and aws is not None:
+        try:
+            outputs = stack_outputs(settings, aws)
+        except (OperationError, BotoCoreError, ClientError) as error:
+            print(
+                f"make dev: no deployed user pool to check tokens against ({error})",
+                file=sys.stderr,
+            )
+            return variables
+        variables.update(
+            AUTH_ISSUER=outputs["AuthIssuer"],
+            AUTH_CLIENT_IDS=f"{outputs['PublicClientId']},{outputs['MachineClientId']}",
+        )
+    return variables
+
+
 def setting(settings: DeploySettings, name: str) -> str:
     return {
         "stack": settings.name,
@@ -137,6 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     logs.add_argument("--no-follow", dest="follow", action="store_false")
     secret = commands.add_parser("secret-set", help="store a value in a declared secret")
     secret.add_argument("key", help="a key under [secrets] in deploy.toml")
+    commands.add_parser("token", help="print a machine access token (cognito)")
+    user = commands.add_parser("user-add", help="invite a person to the user pool (cognito)")
+    user.add_argument("email")
+    commands.add_parser("dev-env", help="print the AUTH_* settings for make dev")
     value = commands.add_parser("setting", help="print one deploy.toml value for the Makefile")
     value.add_argument("name", choices=["stack", "region", "profile", "platform", "python"])
     args = parser.parse_args(argv)
@@ -146,11 +236,26 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "setting":
             print(setting(settings, args.name))
             return
+        if args.command == "dev-env":
+            try:
+                aws = session(settings, args.profile)
+            except OperationError:
+                aws = None
+            print(
+                " ".join(
+                    f"{name}={value}" for name, value in dev_environment(settings, aws).items()
+                )
+            )
+            return
         aws = session(settings, args.profile)
         if args.command == "outputs":
             show_outputs(settings, aws, args.format)
         elif args.command == "logs":
             show_logs(settings, aws, args.since, args.follow)
+        elif args.command == "token":
+            print(machine_token(settings, aws))
+        elif args.command == "user-add":
+            add_user(settings, aws, args.email)
         else:
             set_secret(settings, aws, args.key)
     except (DeployConfigError, OperationError) as error:

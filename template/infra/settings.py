@@ -43,7 +43,12 @@ RESERVED_ENVIRONMENT = re.compile(
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+SCOPE = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_.-]+")
+# Cognito refuses domain prefixes with these words in them.
+COGNITO_RESERVED_WORDS = ("aws", "amazon", "cognito")
 SLUG_RULE = "lowercase letters, digits and hyphens, starting with a letter, at most 64 characters"
+CALLBACK_RULE = "https:// URLs, or http://localhost or http://127.0.0.1 ones for local clients"
+DOMAIN_RULE = 'lowercase letters, digits and hyphens, at most 50, not starting or ending with -; "" for the server name'
 ORIGIN_RULE = '"*" or origins like "https://app.example.com"'
 
 SCHEMA: dict[str, dict[str, Field]] = {
@@ -89,6 +94,29 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "alarms": Field(boolean, False),
         "alarm_email": Field(text(r"|[^@\s]+@[^@\s]+\.[^@\s]+", 'an address, or ""'), ""),
     },
+    "auth": {
+        "provider": Field(one_of("none", "cognito", "oidc", "iam"), "none"),
+        "scopes": Field(
+            list_of(text(SCOPE.pattern, "resource/scope, e.g. mcp/tools"), "scopes like mcp/tools"),
+            ["mcp/tools"],
+        ),
+        # oidc: the issuer and audience of your own identity provider.
+        "issuer": Field(text(r"|https://[^\s/]+(/[^\s]*)?", "an https:// issuer URL"), ""),
+        "audience": Field(text(r"[^\s]{0,256}", "the audience (aud) tokens carry"), ""),
+        # cognito: the app clients, the sign-in domain and the tokens.
+        "callback_urls": Field(
+            list_of(
+                text(r"https://\S+|http://(localhost|127\.0\.0\.1)(:\d+)?/\S*", CALLBACK_RULE),
+                CALLBACK_RULE,
+            ),
+            ["http://localhost:6274/oauth/callback", "http://localhost:6274/oauth/callback/debug"],
+        ),
+        "access_token_minutes": Field(whole_number(5, 1440), 60),
+        "refresh_token_days": Field(whole_number(1, 3650), 30),
+        "mfa": Field(one_of("off", "optional", "required"), "optional"),
+        "domain_prefix": Field(text(r"|[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?", DOMAIN_RULE), ""),
+        "protect_user_pool": Field(boolean, False),
+    },
     "smoke": {
         "tool": Field(text(r"[A-Za-z0-9_.-]{0,128}", 'a tool name, or "" to only list tools'), ""),
         "arguments": Field(table_of_values, {}),
@@ -133,6 +161,22 @@ class ObservabilitySettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Who may call /mcp; see the [auth] comments in deploy.toml."""
+
+    provider: str
+    scopes: tuple[str, ...]
+    issuer: str
+    audience: str
+    callback_urls: tuple[str, ...]
+    access_token_minutes: int
+    refresh_token_days: int
+    mfa: str
+    domain_prefix: str
+    protect_user_pool: bool
+
+
+@dataclass(frozen=True)
 class SmokeSettings:
     """What `make smoke` calls after listing the tools."""
 
@@ -149,6 +193,7 @@ class DeploySettings:
     function: FunctionSettings
     api: ApiSettings
     observability: ObservabilitySettings
+    auth: AuthSettings
     smoke: SmokeSettings
     # Logical key (what the code asks for) -> Secrets Manager secret name.
     secrets: dict[str, str]
@@ -191,6 +236,12 @@ def parse_settings(document: dict[str, Any], path: Path = DEPLOY_FILE) -> Deploy
         function=FunctionSettings(**function),
         api=ApiSettings(**values["api_gateway"]),
         observability=ObservabilitySettings(**values["observability"]),
+        auth=AuthSettings(
+            **{
+                **values["auth"],
+                "domain_prefix": values["auth"]["domain_prefix"] or values["server"]["name"],
+            }
+        ),
         smoke=SmokeSettings(**values["smoke"]),
         secrets=secrets,
     )
@@ -238,8 +289,40 @@ def _check_cross_field_rules(values: dict[str, dict[str, Any]], problems: list[P
     if reserved is not None and provisioned is not None and provisioned > reserved:
         allowed = f"use at most reserved_concurrency ({reserved})"
         problems.append(Problem("lambda", "provisioned_concurrency", provisioned, allowed))
+    _check_auth_rules(values["auth"], api_type, values["server"]["name"], problems)
     if observability["alarm_email"] and observability["alarms"] is False:
         allowed = "set alarms = true too, or leave the address empty"
         problems.append(
             Problem("observability", "alarm_email", observability["alarm_email"], allowed)
         )
+
+
+def _check_auth_rules(
+    auth: dict[str, Any], api_type: str | None, server_name: str | None, problems: list[Problem]
+) -> None:
+    provider = auth["provider"]
+    if provider == "oidc" and api_type == "rest":
+        allowed = (
+            '[api_gateway] type = "rest" has no JWT authorizer for your own issuer; use type = '
+            '"http", or provider = "cognito" or "iam"'
+        )
+        problems.append(Problem("auth", "provider", provider, allowed))
+    if provider == "oidc":
+        for key, example in (
+            ("issuer", "https://login.example.com/"),
+            ("audience", "my-mcp-server"),
+        ):
+            if not auth[key]:
+                problems.append(
+                    Problem("auth", key, auth[key], f'provider = "oidc" needs it, e.g. "{example}"')
+                )
+    scopes = auth["scopes"] or ()
+    if provider == "cognito" and len({scope.split("/")[0] for scope in scopes}) > 1:
+        allowed = (
+            "Cognito scopes share one resource server: use one prefix, e.g. mcp/tools, mcp/admin"
+        )
+        problems.append(Problem("auth", "scopes", list(scopes), allowed))
+    prefix = auth["domain_prefix"] or server_name or ""
+    if provider == "cognito" and any(word in prefix for word in COGNITO_RESERVED_WORDS):
+        allowed = "Cognito refuses domain prefixes containing aws, amazon or cognito: set one without them"
+        problems.append(Problem("auth", "domain_prefix", prefix, allowed))

@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from .api import McpApi
+from .auth import McpAuth
 from .function import McpFunction
 from .observability import Alarms
 from .settings import DeploySettings
@@ -14,8 +15,13 @@ from .settings import DeploySettings
 class McpServerStack(Stack):
     def __init__(self, scope: Construct, settings: DeploySettings, **kwargs) -> None:
         super().__init__(scope, settings.name, description=settings.description or None, **kwargs)
+        auth = McpAuth(self, "Auth", settings)
         function = McpFunction(self, "Server", settings)
-        api = McpApi(self, "Api", settings, function.target)
+        api = McpApi(self, "Api", settings, function.target, auth)
+        # Set after the API exists: the server names its own public URL in the auth metadata.
+        for name, value in auth.environment(api.mcp_resource_url).items():
+            function.function.add_environment(name, value)
+        auth.add_outputs(api.mcp_invoke_arns)
         if settings.observability.alarms:
             Alarms(self, "Alarms", settings, function.function)
 

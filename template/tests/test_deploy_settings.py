@@ -39,30 +39,74 @@ def test_the_shipped_file_is_valid() -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "message"),
     [
-        ("lambda", "memory_mb", 64,
-         "deploy.toml: [lambda] memory_mb = 64 is not allowed: use a whole number from 128 to 10240"),
-        ("lambda", "memory_mb", "512",
-         'deploy.toml: [lambda] memory_mb = "512" is not allowed: use a whole number from 128'),
-        ("lambda", "architecture", "arm",
-         'deploy.toml: [lambda] architecture = "arm" is not allowed: use one of "arm64", "x86_64"'),
-        ("lambda", "memroy_mb", 512,
-         "deploy.toml: [lambda] memroy_mb = 512 is not allowed: it is not a known key; use memory_mb"),
-        ("aws", "region", "mars-1",
-         'deploy.toml: [aws] region = "mars-1" is not allowed: use a region name such as us-east-1'),
-        ("observability", "tracing", "yes",
-         'deploy.toml: [observability] tracing = "yes" is not allowed: use true or false'),
-        ("observability", "log_retention_days", 2,
-         "deploy.toml: [observability] log_retention_days = 2 is not allowed: use one of 1, 3, 5"),
-        ("api_gateway", "cors_origins", ["https://a.example/path"],
-         'cors_origins = ["https://a.example/path"] is not allowed: each entry must be "*" or'),
-        ("lambda.environment", "AWS_REGION", "eu-west-1",
-         '[lambda.environment] AWS_REGION = "eu-west-1" is not allowed: the name is not allowed'),
-        ("lambda.environment", "DEBUG", True,
-         '[lambda.environment] DEBUG = true is not allowed: use a string, e.g. "True"'),
-        ("secrets", "Database", "app/db",
-         '[secrets] Database = "app/db" is not allowed: keys are lowercase letters'),
+        (
+            "lambda",
+            "memory_mb",
+            64,
+            "deploy.toml: [lambda] memory_mb = 64 is not allowed: use a whole number from 128 to 10240",
+        ),
+        (
+            "lambda",
+            "memory_mb",
+            "512",
+            'deploy.toml: [lambda] memory_mb = "512" is not allowed: use a whole number from 128',
+        ),
+        (
+            "lambda",
+            "architecture",
+            "arm",
+            'deploy.toml: [lambda] architecture = "arm" is not allowed: use one of "arm64", "x86_64"',
+        ),
+        (
+            "lambda",
+            "memroy_mb",
+            512,
+            "deploy.toml: [lambda] memroy_mb = 512 is not allowed: it is not a known key; use memory_mb",
+        ),
+        (
+            "aws",
+            "region",
+            "mars-1",
+            'deploy.toml: [aws] region = "mars-1" is not allowed: use a region name such as us-east-1',
+        ),
+        (
+            "observability",
+            "tracing",
+            "yes",
+            'deploy.toml: [observability] tracing = "yes" is not allowed: use true or false',
+        ),
+        (
+            "observability",
+            "log_retention_days",
+            2,
+            "deploy.toml: [observability] log_retention_days = 2 is not allowed: use one of 1, 3, 5",
+        ),
+        (
+            "api_gateway",
+            "cors_origins",
+            ["https://a.example/path"],
+            'cors_origins = ["https://a.example/path"] is not allowed: each entry must be "*" or',
+        ),
+        (
+            "lambda.environment",
+            "AWS_REGION",
+            "eu-west-1",
+            '[lambda.environment] AWS_REGION = "eu-west-1" is not allowed: the name is not allowed',
+        ),
+        (
+            "lambda.environment",
+            "DEBUG",
+            True,
+            '[lambda.environment] DEBUG = true is not allowed: use a string, e.g. "True"',
+        ),
+        (
+            "secrets",
+            "Database",
+            "app/db",
+            '[secrets] Database = "app/db" is not allowed: keys are lowercase letters',
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_value_is_named_with_what_is_allowed(
     section: str, key: str, value: object, message: str
 ) -> None:
@@ -106,7 +150,7 @@ def test_unknown_section_and_missing_key_are_both_reported() -> None:
 
     assert problems_of(document) == [
         "deploy.toml: [lamda] is not a known section: use [target], [server], [aws], [lambda], "
-        "[api_gateway], [observability], [smoke], [secrets]",
+        "[api_gateway], [observability], [auth], [smoke], [secrets]",
         'deploy.toml: [aws] region is missing: add region = "us-east-1"',
     ]
 
@@ -117,3 +161,39 @@ def test_broken_toml_names_the_line(tmp_path: Path) -> None:
 
     with pytest.raises(DeployConfigError, match=r"deploy.toml: not valid TOML: .*line 2"):
         load_settings(broken)
+
+
+def test_oidc_needs_an_issuer_and_an_audience() -> None:
+    document = copy.deepcopy(SHIPPED)
+    document["auth"] = {"provider": "oidc"}
+    document["api_gateway"]["type"] = "http"
+
+    assert problems_of(document) == [
+        'deploy.toml: [auth] issuer = "" is not allowed: provider = "oidc" needs it, e.g. "https://login.example.com/"',
+        'deploy.toml: [auth] audience = "" is not allowed: provider = "oidc" needs it, e.g. "my-mcp-server"',
+    ]
+
+
+def test_oidc_is_refused_behind_a_rest_api() -> None:
+    document = copy.deepcopy(SHIPPED)
+    document["auth"] = {"provider": "oidc", "issuer": "https://login.example.com/", "audience": "a"}
+    document["api_gateway"]["type"] = "rest"
+
+    assert problems_of(document) == [
+        'deploy.toml: [auth] provider = "oidc" is not allowed: [api_gateway] type = "rest" has no JWT '
+        'authorizer for your own issuer; use type = "http", or provider = "cognito" or "iam"'
+    ]
+
+
+def test_cognito_domain_prefix_avoids_reserved_words() -> None:
+    document = copy.deepcopy(SHIPPED)
+    document["auth"] = {"provider": "cognito", "domain_prefix": "my-aws-tools"}
+
+    assert "Cognito refuses domain prefixes containing aws" in problems_of(document)[0]
+
+
+def test_cognito_scopes_share_one_resource_server() -> None:
+    document = copy.deepcopy(SHIPPED)
+    document["auth"] = {"provider": "cognito", "scopes": ["mcp/tools", "other/read"]}
+
+    assert "Cognito scopes share one resource server" in problems_of(document)[0]

@@ -7,6 +7,7 @@ smoke` against the server running locally. The commands `make -n` prints are che
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -14,16 +15,24 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
+import httpx2
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from conftest import RunningServer
 from infra.ops import OperationError, session, stack_outputs
 from infra.settings import load_settings
+from infra.smoke import SigV4
 
 PROJECT = Path(__file__).resolve().parent.parent
 SETTINGS = load_settings()
@@ -85,14 +94,54 @@ def aws_client(service: str, env: dict[str, str]):
 
 
 @pytest.fixture(scope="module")
-def deployed_stack(local_aws: dict[str, str]) -> dict[str, str]:
-    """A stand-in for the deployed stack: its outputs, and a log group with two lines."""
+def token_endpoint() -> Iterator[dict]:
+    """Cognito's OAuth2 token endpoint, played on loopback: it checks the client credentials."""
+    seen: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            seen["form"] = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            seen["authorization"] = self.headers["Authorization"]
+            body = json.dumps(
+                {"access_token": "machine-token-123", "token_type": "Bearer"}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    seen["url"] = f"http://127.0.0.1:{server.server_address[1]}/oauth2/token"
+    yield seen
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def deployed_stack(local_aws: dict[str, str], token_endpoint: dict) -> dict[str, str]:
+    """A stand-in for the deployed stack: its outputs, a user pool with a machine client,
+    and a log group with two lines."""
     group = f"/aws/lambda/{SETTINGS.name}"
+    cognito = aws_client("cognito-idp", local_aws)
+    pool = cognito.create_user_pool(PoolName=SETTINGS.name)["UserPool"]["Id"]
+    machine = cognito.create_user_pool_client(
+        UserPoolId=pool, ClientName="machine", GenerateSecret=True
+    )["UserPoolClient"]
     outputs = {
         "ApiEndpoint": "https://abc123.execute-api.us-east-1.amazonaws.com",
         "McpEndpoint": "https://abc123.execute-api.us-east-1.amazonaws.com/mcp",
         "FunctionName": f"{SETTINGS.name}-Function",
         "LogGroupName": group,
+        "UserPoolId": pool,
+        "MachineClientId": machine["ClientId"],
+        "PublicClientId": "public-client",
+        "AuthIssuer": f"https://cognito-idp.us-east-1.amazonaws.com/{pool}",
+        "TokenEndpoint": token_endpoint["url"],
+        "AuthScopes": "mcp/tools",
     }
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
@@ -244,8 +293,79 @@ def test_secret_set_stores_the_value(local_aws, tmp_path: Path) -> None:
     assert secret["SecretString"] == "rotated"
 
 
+def as_cognito_project(tmp_path: Path) -> Path:
+    """A copy of deploy.toml with [auth] provider = "cognito", for the Cognito-only targets."""
+    deploy_file = tmp_path / "deploy.toml"
+    shipped = (PROJECT / "deploy.toml").read_text(encoding="utf-8")
+    provider = f'provider = "{SETTINGS.auth.provider}"'
+    deploy_file.write_text(shipped.replace(provider, 'provider = "cognito"', 1), encoding="utf-8")
+    return deploy_file
+
+
+def test_make_token_uses_the_machine_client(
+    deployed_stack, local_aws, token_endpoint, tmp_path
+) -> None:
+    env = {**local_aws, "DEPLOY_FILE": str(as_cognito_project(tmp_path))}
+    result = make("token", "PROFILE=", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "machine-token-123"
+    assert token_endpoint["form"] == {"grant_type": ["client_credentials"], "scope": ["mcp/tools"]}
+    client_id = deployed_stack["MachineClientId"]
+    assert (
+        base64.b64decode(token_endpoint["authorization"].removeprefix("Basic "))
+        .decode()
+        .startswith(f"{client_id}:")
+    )
+
+
+def test_make_user_add_invites_by_email(deployed_stack, local_aws, tmp_path) -> None:
+    env = {**local_aws, "DEPLOY_FILE": str(as_cognito_project(tmp_path))}
+    result = make("user-add", "EMAIL=ada@example.com", "PROFILE=", env=env)
+
+    assert result.returncode == 0, result.stderr
+    user = aws_client("cognito-idp", local_aws).admin_get_user(
+        UserPoolId=deployed_stack["UserPoolId"], Username="ada@example.com"
+    )
+    assert {"Name": "email", "Value": "ada@example.com"} in user["UserAttributes"]
+
+
+def test_dev_env_picks_up_the_deployed_issuer(deployed_stack, local_aws, tmp_path) -> None:
+    env = {**local_aws, "DEPLOY_FILE": str(as_cognito_project(tmp_path))}
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.ops", "--profile", "", "dev-env"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    variables = dict(pair.split("=", 1) for pair in result.stdout.split())
+    assert variables["AUTH_PROVIDER"] == "cognito"
+    assert variables["AUTH_ISSUER"] == deployed_stack["AuthIssuer"]
+    assert variables["AUTH_CLIENT_IDS"] == f"public-client,{deployed_stack['MachineClientId']}"
+
+
+def test_dev_env_before_the_first_deploy_sets_only_the_provider(tmp_path) -> None:
+    env = {
+        **os.environ,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "DEPLOY_FILE": str(as_cognito_project(tmp_path)),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.ops", "--profile", "nobody", "dev-env"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.stdout.split()[0] == "AUTH_PROVIDER=cognito"
+    assert "AUTH_ISSUER" not in result.stdout
+
+
 def test_make_smoke_passes_against_the_running_server(running_server: RunningServer) -> None:
-    result = make("smoke", f"URL={running_server.mcp_url}", "PROFILE=")
+    result = make("smoke", f"URL={running_server.mcp_url}", "AUTH=none", "PROFILE=")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "tools/list:" in result.stdout
@@ -253,7 +373,7 @@ def test_make_smoke_passes_against_the_running_server(running_server: RunningSer
 
 
 def test_make_smoke_fails_when_nothing_answers() -> None:
-    result = make("smoke", "URL=http://127.0.0.1:9/mcp", "PROFILE=")
+    result = make("smoke", "URL=http://127.0.0.1:9/mcp", "AUTH=none", "PROFILE=")
 
     assert result.returncode != 0
     assert "smoke failed:" in result.stderr
@@ -271,3 +391,38 @@ def test_make_synth_runs_the_real_cdk_cli_and_cfn_lint_passes() -> None:
         [cfn_lint, "--format", "parseable", template], capture_output=True, text=True
     )
     assert not [line for line in lint.stdout.splitlines() if ":E" in line], lint.stdout
+
+
+def test_iam_smoke_signs_each_request_with_sigv4() -> None:
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    url = "https://abc123.execute-api.us-east-1.amazonaws.com/mcp"
+    seen: list[httpx2.Request] = []
+    transport = httpx2.MockTransport(
+        lambda request: seen.append(request) or httpx2.Response(200, json={})
+    )
+    with httpx2.Client(transport=transport, auth=SigV4(credentials, "us-east-1")) as client:
+        client.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+
+    (request,) = seen
+    authorization = request.headers["authorization"]
+    date = request.headers["x-amz-date"]
+    assert authorization.startswith(
+        f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{date[:8]}/us-east-1/execute-api/aws4_request"
+    )
+    # Recompute the signature over the same request with botocore: it must match exactly.
+    replay = AWSRequest(
+        method="POST",
+        url=url,
+        data=request.content,
+        headers={
+            "host": request.headers["host"],
+            "content-type": request.headers["content-type"],
+            "X-Amz-Date": date,
+        },
+    )
+    replay.context["timestamp"] = date
+    signer = SigV4Auth(credentials, "execute-api", "us-east-1")
+    expected = signer.signature(
+        signer.string_to_sign(replay, signer.canonical_request(replay)), replay
+    )
+    assert authorization.endswith(f"Signature={expected}")
