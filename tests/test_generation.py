@@ -14,7 +14,8 @@ from hooks.serving import copier_copy, run
 # is generated and must pass its own `make lint test` (which synthesizes its stack).
 ANSWER_SETS = {
     "defaults": {},
-    "oidc-http": {
+    "oidc-rest": {
+        "api_type": "rest",
         "auth": "oidc",
         "auth_issuer": "https://login.example.com/",
         "auth_audience": "weather-tools",
@@ -168,10 +169,6 @@ def test_slug_and_package_derive_from_the_name(
         ),
         ({"alarms": "true", "alarm_email": "ops"}, 'alarm_email "ops" is not allowed'),
         ({"architecture": "arm"}, "'arm' is not in ['arm64', 'x86_64']"),
-        (
-            {"api_type": "rest", "auth": "oidc", "auth_issuer": "https://idp.example.com/"},
-            'auth "oidc" is not allowed with api_type "rest": REST APIs have no JWT authorizer',
-        ),
         (
             {"auth": "oidc"},
             'auth_issuer "" is not allowed: use your provider\'s https:// issuer URL',

@@ -58,6 +58,11 @@ OPEN_BY_CHOICE = (
     'deploy.toml says [auth] provider = "none": the API is public by choice, and anyone who '
     "knows the URL can call the tools; throttling caps the cost."
 )
+NOT_COGNITO = {
+    "none": OPEN_BY_CHOICE,
+    "iam": "IAM (SigV4) authorizes /mcp.",
+    "oidc": "A token authorizer checks /mcp against your own OIDC issuer, not Cognito.",
+}
 CORS_PREFLIGHT = "CORS preflight (OPTIONS) requests carry no credentials, by the CORS standard."
 OPEN_BY_DESIGN = (
     "Health checks and the RFC 9728 metadata must be reachable without a token: they are how "
@@ -207,18 +212,12 @@ class McpApi(Construct):
                 ],
             )
         if self.auth.provider != "cognito":
-            # COG4 asks for a Cognito authorizer on every method; iam and none use none.
-            other = (
-                OPEN_BY_CHOICE if self.auth.provider == "none" else "IAM (SigV4) authorizes /mcp."
-            )
-            NagSuppressions.add_resource_suppressions(
-                mcp,
-                [
-                    NagPackSuppression(id="AwsSolutions-COG4", reason=other),
-                    NagPackSuppression(id="AwsSolutions-APIG4", reason=other),
-                ],
-                apply_to_children=True,
-            )
+            # COG4 asks for a Cognito authorizer on every method; the other providers use none.
+            other = NOT_COGNITO[self.auth.provider]
+            suppressions = [NagPackSuppression(id="AwsSolutions-COG4", reason=other)]
+            if self.auth.provider != "oidc":  # APIG4 is satisfied by the token authorizer
+                suppressions.append(NagPackSuppression(id="AwsSolutions-APIG4", reason=other))
+            NagSuppressions.add_resource_suppressions(mcp, suppressions, apply_to_children=True)
         for method in api.methods:
             if method.http_method == "OPTIONS":
                 NagSuppressions.add_resource_suppressions(
@@ -256,4 +255,27 @@ class McpApi(Construct):
         ]
         # Built from the API id alone: the stage URL would make the function depend on the
         # deployment, which depends on the function.
-        self.mcp_resource_url = f"https://{api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{REST_STAGE}/{MCP_PATH}"
+        base_url = (
+            f"https://{api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{REST_STAGE}"
+        )
+        self.mcp_resource_url = f"{base_url}/{MCP_PATH}"
+        if self.auth.provider in ("cognito", "oidc"):
+            self._bearer_challenges(api, f"{base_url}/{METADATA_PATHS[1]}")
+
+    def _bearer_challenges(self, api: rest.RestApi, metadata_url: str) -> None:
+        """A refused token gets 401 with the challenge that points MCP clients to the RFC 9728
+        metadata, as the server itself answers. An HTTP API's own 401 cannot be changed;
+        clients then find the metadata at its well-known address."""
+        scope = " ".join(self.auth.scopes)
+        challenge = f'Bearer error="invalid_token", resource_metadata="{metadata_url}"'
+        if scope:
+            challenge += f', scope="{scope}"'
+        # No token (UNAUTHORIZED) and a refused one (ACCESS_DENIED, the token authorizer's
+        # deny) are both "authenticate again" to a client: 401.
+        for response_type in (rest.ResponseType.UNAUTHORIZED, rest.ResponseType.ACCESS_DENIED):
+            api.add_gateway_response(
+                f"Challenge{response_type.response_type}",
+                type=response_type,
+                status_code="401",
+                response_headers={"WWW-Authenticate": f"'{challenge}'"},
+            )

@@ -5,11 +5,13 @@
   MCP clients), a confidential client for machines (client credentials), and a sign-in
   domain. The API checks the access tokens: a JWT authorizer (HTTP API) or a Cognito
   authorizer (REST API), each with the scopes.
-- oidc: a JWT authorizer with your issuer and audience (HTTP API only: REST APIs have none).
+- oidc: a JWT authorizer with your issuer and audience (HTTP API), or a token authorizer
+  function that makes the same checks (REST API, which has no JWT authorizer).
 - iam: SigV4 on /mcp; attach the `InvokePolicy` output to the roles that may call.
 - none: no check.
 
-The function checks tokens again itself (src/<package>/auth.py); `environment()` tells it how.
+The function checks tokens again itself (src/<package>/auth.py); `environment()` tells it,
+and the token authorizer, how.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from aws_cdk import aws_apigatewayv2 as http
 from aws_cdk import aws_apigatewayv2_authorizers as http_authorizers
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from .settings import DeploySettings
+from .token_authorizer import TokenAuthorizer
 
 MFA = {"off": cognito.Mfa.OFF, "optional": cognito.Mfa.OPTIONAL, "required": cognito.Mfa.REQUIRED}
 
@@ -36,7 +40,9 @@ class McpAuth(Construct):
         self.scopes = list(settings.auth.scopes)
         self.issuer = settings.auth.issuer
         self.client_ids: list[str] = []
-        self._rest_authorizer: rest.CognitoUserPoolsAuthorizer | None = None
+        self._rest_authorizer: rest.IAuthorizer | None = None
+        # Functions that check tokens and need environment(): the token authorizer, if any.
+        self.token_functions: list[lambda_.Function] = []
         if self.provider == "cognito":
             self._user_pool()
 
@@ -163,11 +169,18 @@ class McpAuth(Construct):
                 "authorization_type": rest.AuthorizationType.COGNITO,
                 "authorization_scopes": self.scopes,
             }
+        if self.provider == "oidc":
+            if self._rest_authorizer is None:
+                checker = TokenAuthorizer(self, "TokenAuthorizer", self.settings)
+                self.token_functions.append(checker.function)
+                self._rest_authorizer = checker.authorizer
+            return {"authorizer": self._rest_authorizer}
         if self.provider == "iam":
             return {"authorization_type": rest.AuthorizationType.IAM}
         return {}
 
     def route_scopes(self) -> list[str] | None:
+        """The scopes the HTTP API's JWT authorizer requires on /mcp."""
         return self.scopes if self.provider in ("cognito", "oidc") and self.scopes else None
 
     def environment(self, resource_url: str) -> dict[str, str]:

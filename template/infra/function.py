@@ -27,7 +27,7 @@ class McpFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, settings: DeploySettings) -> None:
         super().__init__(scope, construct_id)
         config = settings.function
-        architecture, platform = ARCHITECTURES[config.architecture]
+        architecture = ARCHITECTURES[config.architecture][0]
 
         self.log_group = logs.LogGroup(
             self,
@@ -45,11 +45,7 @@ class McpFunction(Construct):
             self,
             "Function",
             description=settings.description or None,
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(PROJECT_ROOT),
-                platform=platform,
-                build_args={"PYTHON_VERSION": config.python_version},
-            ),
+            code=server_image(settings),
             architecture=architecture,
             memory_size=config.memory_mb,
             timeout=Duration.seconds(config.timeout_seconds),
@@ -95,6 +91,19 @@ class McpFunction(Construct):
             [NagPackSuppression(id="AwsSolutions-IAM5", reason=" ".join(reasons))],
             apply_to_children=True,
         )
+
+
+def server_image(
+    settings: DeploySettings, command: list[str] | None = None
+) -> lambda_.DockerImageCode:
+    """The image `make build` builds. Functions that share it share one build and one push;
+    `command` starts another entry point from the same image."""
+    return lambda_.DockerImageCode.from_image_asset(
+        str(PROJECT_ROOT),
+        platform=ARCHITECTURES[settings.function.architecture][1],
+        build_args={"PYTHON_VERSION": settings.function.python_version},
+        cmd=command,
+    )
 
 
 def environment(settings: DeploySettings) -> dict[str, str]:

@@ -301,12 +301,6 @@ def _check_auth_rules(
     auth: dict[str, Any], api_type: str | None, server_name: str | None, problems: list[Problem]
 ) -> None:
     provider = auth["provider"]
-    if provider == "oidc" and api_type == "rest":
-        allowed = (
-            '[api_gateway] type = "rest" has no JWT authorizer for your own issuer; use type = '
-            '"http", or provider = "cognito" or "iam"'
-        )
-        problems.append(Problem("auth", "provider", provider, allowed))
     if provider == "oidc":
         for key, example in (
             ("issuer", "https://login.example.com/"),

@@ -20,7 +20,8 @@ class McpServerStack(Stack):
         api = McpApi(self, "Api", settings, function.target, auth)
         # Set after the API exists: the server names its own public URL in the auth metadata.
         for name, value in auth.environment(api.mcp_resource_url).items():
-            function.function.add_environment(name, value)
+            for checker in (function.function, *auth.token_functions):
+                checker.add_environment(name, value)
         auth.add_outputs(api.mcp_invoke_arns)
         if settings.observability.alarms:
             Alarms(self, "Alarms", settings, function.function)

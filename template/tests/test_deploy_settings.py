@@ -174,15 +174,14 @@ def test_oidc_needs_an_issuer_and_an_audience() -> None:
     ]
 
 
-def test_oidc_is_refused_behind_a_rest_api() -> None:
+def test_oidc_is_allowed_behind_either_api_type() -> None:
     document = copy.deepcopy(SHIPPED)
     document["auth"] = {"provider": "oidc", "issuer": "https://login.example.com/", "audience": "a"}
-    document["api_gateway"]["type"] = "rest"
+    for api_type in ("http", "rest"):
+        document["api_gateway"]["type"] = api_type
+        settings = parse_settings(document)
 
-    assert problems_of(document) == [
-        'deploy.toml: [auth] provider = "oidc" is not allowed: [api_gateway] type = "rest" has no JWT '
-        'authorizer for your own issuer; use type = "http", or provider = "cognito" or "iam"'
-    ]
+        assert (settings.api.type, settings.auth.provider) == (api_type, "oidc")
 
 
 def test_cognito_domain_prefix_avoids_reserved_words() -> None:

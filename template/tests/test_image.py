@@ -17,10 +17,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx2
 import pytest
 from mcp.client import Client
 
 from conftest import RunningServer, serve_process
+from infra.token_authorizer import AUTHORIZER_COMMAND
+from loopback_issuer import AUDIENCE, SCOPE, Issuer
 
 PROJECT = Path(__file__).resolve().parent.parent
 DOCKERFILE = PROJECT / "Dockerfile"
@@ -116,6 +119,32 @@ async def test_image_cmd_serves_mcp(replayed_image: Path, tmp_path: Path) -> Non
 
     with serve_process(final.cmd, env, tmp_path / "stdout.log") as server:
         await list_tools_over_http(server)
+
+
+@pytest.mark.anyio
+async def test_image_starts_the_token_authorizer(
+    replayed_image: Path, tmp_path: Path, issuer: Issuer
+) -> None:
+    """The stack starts the REST API's token authorizer from this image with its own command."""
+    env = {name: in_image(value, replayed_image) for name, value in STAGES["final"].env.items()}
+    env.update(
+        HOME=str(tmp_path),
+        AUTH_PROVIDER="oidc",
+        AUTH_ISSUER=issuer.url,
+        AUTH_AUDIENCE=AUDIENCE,
+        AUTH_REQUIRED_SCOPES=SCOPE,
+        AUTH_JWKS_URL=f"{issuer.url}/jwks.json",
+        MCP_RESOURCE_URL="https://abc123.execute-api.eu-west-1.amazonaws.com/prod/mcp",
+    )
+    event = {"type": "TOKEN", "methodArn": "arn:aws:execute-api:eu-west-1:1:abc/prod/POST/mcp"}
+
+    with serve_process(AUTHORIZER_COMMAND, env, tmp_path / "stdout.log") as server:
+        async with httpx2.AsyncClient(base_url=server.url) as client:
+            answer = await client.post(
+                "/events", json={**event, "authorizationToken": f"Bearer {issuer.token()}"}
+            )
+
+    assert answer.json()["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
 async def list_tools_over_http(server: RunningServer) -> None:
