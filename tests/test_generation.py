@@ -12,6 +12,9 @@ from hooks.serving import copier_copy, run
 
 # Names and text that stress rendering, crossed with the deployment choices: each set
 # is generated and must pass its own `make lint test` (which synthesizes its stack).
+CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+)
 ANSWER_SETS = {
     "defaults": {},
     "oidc-rest": {
@@ -20,6 +23,9 @@ ANSWER_SETS = {
         "auth_issuer": "https://login.example.com/",
         "auth_audience": "weather-tools",
         "auth_scopes": ["weather/read", "weather/write"],
+        "domain": "certificate",
+        "domain_name": "weather.example.com",
+        "certificate_arn": CERTIFICATE_ARN,
     },
     "awkward-name-rest-x86": {
         "project_name": "My Server 2",
@@ -32,6 +38,10 @@ ANSWER_SETS = {
         "alarm_email": "ops@example.com",
         "secrets": ["my-server-2/db-password"],
         "access_token_minutes": 15,
+        "vpc": "new",
+        "domain": "hosted-zone",
+        "domain_name": "mcp.tools.example.com",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
     },
     "non-ascii-secrets-no-tracing": {
         "project_name": "Météo Überall",
@@ -41,6 +51,8 @@ ANSWER_SETS = {
         "tracing": False,
         "secrets": ["meteo/api-key", "meteo/database"],
         "auth": "none",
+        "vpc": "new",
+        "vpc_egress": "endpoints",
     },
     "long-names-alarms": {
         "project_name": "An Unusually Long Server Name To Stretch Every Generated Line Width",
@@ -48,7 +60,16 @@ ANSWER_SETS = {
         "auth": "iam",
         "cors_origins": ["https://app.example.com", "http://localhost:6274"],
         "log_retention_days": 7,
+        "vpc": "existing",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "vpc_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+        "vpc_security_group_ids": ["sg-0123456789abcdef0"],
     },
+}
+EXISTING_VPC = {
+    "vpc": "existing",
+    "vpc_id": "vpc-0123456789abcdef0",
+    "vpc_subnet_ids": '["subnet-0123456789abcdef0"]',
 }
 # A Jinja expression, statement or comment opener: "{{ name", "{% if", "{# note".
 UNRENDERED_JINJA = re.compile(r"{{-?\s*[A-Za-z_][\w.]*\s*(\||}}|\()|{%-?\s|{#-?\s")
@@ -182,6 +203,51 @@ def test_slug_and_package_derive_from_the_name(
             'auth_callback_urls entry "http://evil.example/cb"',
         ),
         ({"access_token_minutes": "2"}, "access_token_minutes 2 is not allowed: use 5 to 1440"),
+        (
+            {"vpc": "existing", "vpc_id": "vpc-1"},
+            'vpc_id "vpc-1" is not allowed: use a VPC id like vpc-0123456789abcdef0',
+        ),
+        (
+            {**EXISTING_VPC, "vpc_subnet_ids": '["subnet-xyz"]'},
+            'vpc_subnet_ids entry "subnet-xyz" is not allowed: use subnet ids like subnet-',
+        ),
+        (
+            {**EXISTING_VPC, "vpc_subnet_ids": "[]"},
+            "vpc_subnet_ids is not allowed: use a list such as",
+        ),
+        (
+            {**EXISTING_VPC, "vpc_security_group_ids": '["sg-1"]'},
+            'vpc_security_group_ids entry "sg-1" is not allowed: use security group ids like sg-',
+        ),
+        (
+            {"domain": "certificate", "domain_name": "MCP", "certificate_arn": CERTIFICATE_ARN},
+            'domain_name "MCP" is not allowed: use a lowercase domain name like mcp.example.com',
+        ),
+        (
+            {
+                "domain": "certificate",
+                "domain_name": "mcp.example.com",
+                "certificate_arn": CERTIFICATE_ARN.replace("us-east-1", "eu-west-1"),
+            },
+            "is not allowed: the API is regional, so the certificate must be in aws_region us-east-1",
+        ),
+        (
+            {
+                "domain": "hosted-zone",
+                "domain_name": "mcp.example.com",
+                "hosted_zone_name": "other.com",
+                "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+            },
+            'hosted_zone_name "other.com" is not allowed: use the zone that holds mcp.example.com',
+        ),
+        (
+            {"domain": "hosted-zone", "domain_name": "mcp.example.com", "hosted_zone_id": "Zbad"},
+            'hosted_zone_id "Zbad" is not allowed: use a Route 53 zone id like Z0123456789ABCDEFGHIJ',
+        ),
+        (
+            {"vpc": "new", "vpc_egress": "endpoints"},
+            'vpc_egress "endpoints" is not allowed with auth "cognito": the server fetches',
+        ),
     ],
 )
 def test_invalid_answers_are_refused_and_nothing_is_written(

@@ -19,6 +19,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from .auth import McpAuth
+from .domain import CustomDomain
 from .observability import retention
 from .settings import DeploySettings
 
@@ -80,9 +81,13 @@ class McpApi(Construct):
         settings: DeploySettings,
         target: lambda_.IFunction,
         auth: McpAuth,
+        domain: CustomDomain | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.auth = auth
+        self.domain = domain
+        # With a custom domain in Route 53, the execute-api address goes: one URL for clients.
+        self.default_endpoint_off = bool(domain and domain.replaces_default_endpoint)
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -114,6 +119,7 @@ class McpApi(Construct):
             ),
             # The $default stage below, with throttling and access logs, replaces this one.
             create_default_stage=False,
+            disable_execute_api_endpoint=self.default_endpoint_off,
         )
         integration = http_integrations.HttpLambdaIntegration("Function", target)
         protected = api.add_routes(
@@ -158,12 +164,16 @@ class McpApi(Construct):
                 [NagPackSuppression(id="AwsSolutions-APIG4", reason=reason)],
                 apply_to_children=True,
             )
-        self.endpoint = api.api_endpoint
-        self.mcp_endpoint = f"{api.api_endpoint}/{MCP_PATH}"
         self.mcp_invoke_arns = [
             api.arn_for_execute_api(m, f"/{MCP_PATH}", "$default") for m in MCP_METHODS
         ]
-        self.mcp_resource_url = self.mcp_endpoint
+        if self.domain:
+            self.domain.attach_http(api, stage)
+            base_url = self.domain.base_url
+        else:
+            base_url = api.api_endpoint
+        self.endpoint = base_url
+        self.mcp_endpoint = self.mcp_resource_url = f"{base_url}/{MCP_PATH}"
 
     def _rest_api(self, settings: DeploySettings, target: lambda_.IFunction) -> None:
         api = rest.RestApi(
@@ -172,6 +182,7 @@ class McpApi(Construct):
             rest_api_name=settings.name,
             description=settings.description or None,
             endpoint_types=[rest.EndpointType.REGIONAL],
+            disable_execute_api_endpoint=self.default_endpoint_off,
             # Access logs need the account-wide API Gateway CloudWatch role; without it the
             # first deploy in a fresh account fails.
             cloud_watch_role=True,
@@ -248,17 +259,21 @@ class McpApi(Construct):
             ],
             apply_to_children=True,
         )
-        self.endpoint = api.url
-        self.mcp_endpoint = api.url_for_path(f"/{MCP_PATH}")
         self.mcp_invoke_arns = [
             api.arn_for_execute_api(m, f"/{MCP_PATH}", REST_STAGE) for m in MCP_METHODS
         ]
-        # Built from the API id alone: the stage URL would make the function depend on the
-        # deployment, which depends on the function.
-        base_url = (
-            f"https://{api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{REST_STAGE}"
-        )
-        self.mcp_resource_url = f"{base_url}/{MCP_PATH}"
+        if self.domain:
+            self.domain.attach_rest(api)
+            base_url = self.domain.base_url
+            self.endpoint = f"{base_url}/"
+        else:
+            # Built from the API id alone: the stage URL would make the function depend on
+            # the deployment, which depends on the function.
+            base_url = (
+                f"https://{api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{REST_STAGE}"
+            )
+            self.endpoint = api.url
+        self.mcp_endpoint = self.mcp_resource_url = f"{base_url}/{MCP_PATH}"
         if self.auth.provider in ("cognito", "oidc"):
             self._bearer_challenges(api, f"{base_url}/{METADATA_PATHS[1]}")
 

@@ -11,6 +11,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from .network import McpNetwork
 from .observability import retention
 from .settings import PROJECT_ROOT, DeploySettings
 
@@ -24,7 +25,13 @@ class McpFunction(Construct):
     """The server image on Lambda. `target` is what the API invokes: the function itself,
     or its `live` alias when provisioned concurrency keeps instances warm."""
 
-    def __init__(self, scope: Construct, construct_id: str, settings: DeploySettings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: DeploySettings,
+        network: McpNetwork | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         config = settings.function
         architecture = ARCHITECTURES[config.architecture][0]
@@ -56,6 +63,7 @@ class McpFunction(Construct):
             # The server already writes JSON lines; Lambda's own START/REPORT lines match them.
             logging_format=lambda_.LoggingFormat.JSON,
             environment=environment(settings),
+            **(network.function_options() if network else {}),
         )
         self._grant_secrets(settings, role)
         self.target: lambda_.IFunction = self.function
@@ -68,6 +76,18 @@ class McpFunction(Construct):
                 provisioned_concurrent_executions=config.provisioned_concurrency,
             )
         self._explain_wildcards(role, settings)
+        if network:
+            NagSuppressions.add_resource_suppressions(
+                role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM4",
+                        reason="In a VPC, Lambda needs AWSLambdaVPCAccessExecutionRole to manage "
+                        "the function's network interfaces; CDK attaches this AWS-managed policy.",
+                    )
+                ],
+                apply_to_children=True,
+            )
 
     def _grant_secrets(self, settings: DeploySettings, role: iam.IRole) -> None:
         for key, name in settings.secrets.items():

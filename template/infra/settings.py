@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .rules import check_cross_field_rules
 from .validation import (
     Field,
     Problem,
@@ -22,7 +23,6 @@ from .validation import (
     one_of,
     table_of_values,
     text,
-    toml_repr,
     whole_number,
 )
 
@@ -30,8 +30,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # DEPLOY_FILE=deploy.staging.toml (with its own [server] name) deploys a second copy.
 DEPLOY_FILE = PROJECT_ROOT / os.environ.get("DEPLOY_FILE", "deploy.toml")
 
-# API Gateway stops waiting for the function after these many seconds.
-API_TIMEOUT_SECONDS = {"http": 30, "rest": 29}
 # The only retention periods CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
 LOG_RETENTION_DAYS += (1827, 2192, 2557, 2922, 3288, 3653)
@@ -44,12 +42,25 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 SCOPE = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_.-]+")
-# Cognito refuses domain prefixes with these words in them.
-COGNITO_RESERVED_WORDS = ("aws", "amazon", "cognito")
 SLUG_RULE = "lowercase letters, digits and hyphens, starting with a letter, at most 64 characters"
 CALLBACK_RULE = "https:// URLs, or http://localhost or http://127.0.0.1 ones for local clients"
 DOMAIN_RULE = 'lowercase letters, digits and hyphens, at most 50, not starting or ending with -; "" for the server name'
 ORIGIN_RULE = '"*" or origins like "https://app.example.com"'
+VPC_ID_RULE = 'a VPC id like "vpc-0123456789abcdef0"'
+SUBNET_RULE = 'subnet ids like "subnet-0123456789abcdef0"'
+SECURITY_GROUP_RULE = 'security group ids like "sg-0123456789abcdef0"'
+DNS_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+DOMAIN_NAME_RULE = 'a lowercase domain name like "mcp.example.com"'
+CERTIFICATE_RULE = (
+    'an ACM certificate ARN like "arn:aws:acm:us-east-1:123456789012:certificate/<id>"'
+)
+ENDPOINT_RULE = 'AWS service names for interface endpoints, e.g. "secretsmanager"'
+
+
+def _aws_id(prefix: str) -> str:
+    """An EC2 resource id: the prefix, then 8 (older) or 17 hex digits."""
+    return rf"{prefix}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})"
+
 
 SCHEMA: dict[str, dict[str, Field]] = {
     "target": {"type": Field(one_of("aws-lambda"), "aws-lambda")},
@@ -117,6 +128,45 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "domain_prefix": Field(text(r"|[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?", DOMAIN_RULE), ""),
         "protect_user_pool": Field(boolean, False),
     },
+    "vpc": {
+        "mode": Field(one_of("none", "existing", "new"), "none"),
+        # existing: your VPC, its private subnets, and security groups to add to the function's.
+        "vpc_id": Field(text(rf"|{_aws_id('vpc')}", VPC_ID_RULE), ""),
+        "subnet_ids": Field(list_of(text(_aws_id("subnet"), SUBNET_RULE), SUBNET_RULE), []),
+        "security_group_ids": Field(
+            list_of(text(_aws_id("sg"), SECURITY_GROUP_RULE), SECURITY_GROUP_RULE), []
+        ),
+        # new: how private subnets reach AWS and the internet.
+        "egress": Field(one_of("nat", "endpoints"), "nat"),
+        "endpoints": Field(
+            list_of(text(r"[a-z0-9][a-z0-9.-]{0,62}", ENDPOINT_RULE), ENDPOINT_RULE),
+            ["secretsmanager"],
+        ),
+        # A database the function may reach: a port and a CIDR and/or a security group.
+        "database_port": Field(whole_number(1, 65535), 5432),
+        "database_cidr": Field(text(r"|[0-9./]{9,18}", 'an IPv4 CIDR like "10.0.0.0/16"'), ""),
+        "database_security_group_id": Field(
+            text(rf"|{_aws_id('sg')}", 'a security group id like "sg-0123456789abcdef0"'), ""
+        ),
+    },
+    "domain": {
+        "mode": Field(one_of("none", "certificate", "hosted-zone"), "none"),
+        "name": Field(text(rf"|{DNS_NAME}", DOMAIN_NAME_RULE), ""),
+        # certificate: yours, from ACM in the stack's region.
+        "certificate_arn": Field(
+            text(
+                r"|arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}", CERTIFICATE_RULE
+            ),
+            "",
+        ),
+        # hosted-zone: your Route 53 zone, where the stack validates a certificate and points the name.
+        "hosted_zone_id": Field(
+            text(r"|Z[A-Z0-9]{1,31}", 'a Route 53 zone id like "Z0123456789ABCDEFGHIJ"'), ""
+        ),
+        "hosted_zone_name": Field(
+            text(rf"|{DNS_NAME}", 'the zone\'s domain, e.g. "example.com"'), ""
+        ),
+    },
     "smoke": {
         "tool": Field(text(r"[A-Za-z0-9_.-]{0,128}", 'a tool name, or "" to only list tools'), ""),
         "arguments": Field(table_of_values, {}),
@@ -177,6 +227,36 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class VpcSettings:
+    """Where the function runs; see the [vpc] comments in deploy.toml."""
+
+    mode: str
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    egress: str
+    endpoints: tuple[str, ...]
+    database_port: int
+    database_cidr: str
+    database_security_group_id: str
+
+    @property
+    def opens_database(self) -> bool:
+        return bool(self.database_cidr or self.database_security_group_id)
+
+
+@dataclass(frozen=True)
+class DomainSettings:
+    """The API's own address; see the [domain] comments in deploy.toml."""
+
+    mode: str
+    name: str
+    certificate_arn: str
+    hosted_zone_id: str
+    hosted_zone_name: str
+
+
+@dataclass(frozen=True)
 class SmokeSettings:
     """What `make smoke` calls after listing the tools."""
 
@@ -194,6 +274,8 @@ class DeploySettings:
     api: ApiSettings
     observability: ObservabilitySettings
     auth: AuthSettings
+    vpc: VpcSettings
+    domain: DomainSettings
     smoke: SmokeSettings
     # Logical key (what the code asks for) -> Secrets Manager secret name.
     secrets: dict[str, str]
@@ -222,7 +304,7 @@ def parse_settings(document: dict[str, Any], path: Path = DEPLOY_FILE) -> Deploy
     }
     environment = _environment(values["lambda"]["environment"], found)
     secrets = _secrets(document.get("secrets", {}), found)
-    _check_cross_field_rules(values, found)
+    check_cross_field_rules(values, secrets, found)
     problems.extend(found)
     if problems:
         raise DeployConfigError(path, problems)
@@ -242,6 +324,8 @@ def parse_settings(document: dict[str, Any], path: Path = DEPLOY_FILE) -> Deploy
                 "domain_prefix": values["auth"]["domain_prefix"] or values["server"]["name"],
             }
         ),
+        vpc=VpcSettings(**values["vpc"]),
+        domain=DomainSettings(**values["domain"]),
         smoke=SmokeSettings(**values["smoke"]),
         secrets=secrets,
     )
@@ -273,50 +357,3 @@ def _secrets(table: Any, problems: list[Problem]) -> dict[str, str]:
             allowed = "use a Secrets Manager name: 1-512 of letters, digits and /_+=.@-"
             problems.append(Problem("secrets", key, name, allowed))
     return dict(table)
-
-
-def _check_cross_field_rules(values: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
-    function, api, observability = values["lambda"], values["api_gateway"], values["observability"]
-    timeout, api_type = function["timeout_seconds"], api["type"]
-    if timeout is not None and api_type in API_TIMEOUT_SECONDS:
-        limit = API_TIMEOUT_SECONDS[api_type]
-        if timeout > limit:
-            allowed = f"[api_gateway] type = {toml_repr(api_type)} stops waiting after {limit} s"
-            problems.append(
-                Problem("lambda", "timeout_seconds", timeout, f"{allowed}; use 1 to {limit}")
-            )
-    reserved, provisioned = function["reserved_concurrency"], function["provisioned_concurrency"]
-    if reserved is not None and provisioned is not None and provisioned > reserved:
-        allowed = f"use at most reserved_concurrency ({reserved})"
-        problems.append(Problem("lambda", "provisioned_concurrency", provisioned, allowed))
-    _check_auth_rules(values["auth"], api_type, values["server"]["name"], problems)
-    if observability["alarm_email"] and observability["alarms"] is False:
-        allowed = "set alarms = true too, or leave the address empty"
-        problems.append(
-            Problem("observability", "alarm_email", observability["alarm_email"], allowed)
-        )
-
-
-def _check_auth_rules(
-    auth: dict[str, Any], api_type: str | None, server_name: str | None, problems: list[Problem]
-) -> None:
-    provider = auth["provider"]
-    if provider == "oidc":
-        for key, example in (
-            ("issuer", "https://login.example.com/"),
-            ("audience", "my-mcp-server"),
-        ):
-            if not auth[key]:
-                problems.append(
-                    Problem("auth", key, auth[key], f'provider = "oidc" needs it, e.g. "{example}"')
-                )
-    scopes = auth["scopes"] or ()
-    if provider == "cognito" and len({scope.split("/")[0] for scope in scopes}) > 1:
-        allowed = (
-            "Cognito scopes share one resource server: use one prefix, e.g. mcp/tools, mcp/admin"
-        )
-        problems.append(Problem("auth", "scopes", list(scopes), allowed))
-    prefix = auth["domain_prefix"] or server_name or ""
-    if provider == "cognito" and any(word in prefix for word in COGNITO_RESERVED_WORDS):
-        allowed = "Cognito refuses domain prefixes containing aws, amazon or cognito: set one without them"
-        problems.append(Problem("auth", "domain_prefix", prefix, allowed))

@@ -1,4 +1,5 @@
-"""The one stack: function, API, alarms, and the outputs `make outputs` prints."""
+"""The one stack: auth, network, function, domain, API and alarms, and the outputs that
+`make outputs` prints."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from constructs import Construct
 
 from .api import McpApi
 from .auth import McpAuth
+from .domain import CustomDomain
 from .function import McpFunction
+from .network import McpNetwork
 from .observability import Alarms
 from .settings import DeploySettings
 
@@ -16,8 +19,10 @@ class McpServerStack(Stack):
     def __init__(self, scope: Construct, settings: DeploySettings, **kwargs) -> None:
         super().__init__(scope, settings.name, description=settings.description or None, **kwargs)
         auth = McpAuth(self, "Auth", settings)
-        function = McpFunction(self, "Server", settings)
-        api = McpApi(self, "Api", settings, function.target, auth)
+        network = McpNetwork(self, "Network", settings) if settings.vpc.mode != "none" else None
+        function = McpFunction(self, "Server", settings, network)
+        domain = CustomDomain(self, "Domain", settings) if settings.domain.mode != "none" else None
+        api = McpApi(self, "Api", settings, function.target, auth, domain)
         # Set after the API exists: the server names its own public URL in the auth metadata.
         for name, value in auth.environment(api.mcp_resource_url).items():
             for checker in (function.function, *auth.token_functions):

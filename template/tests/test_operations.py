@@ -298,7 +298,10 @@ def as_cognito_project(tmp_path: Path) -> Path:
     deploy_file = tmp_path / "deploy.toml"
     shipped = (PROJECT / "deploy.toml").read_text(encoding="utf-8")
     provider = f'provider = "{SETTINGS.auth.provider}"'
-    deploy_file.write_text(shipped.replace(provider, 'provider = "cognito"', 1), encoding="utf-8")
+    cognito = shipped.replace(provider, 'provider = "cognito"', 1)
+    # Cognito's keys are fetched over the internet: a new VPC needs its NAT gateway.
+    cognito = cognito.replace('egress = "endpoints"', 'egress = "nat"', 1)
+    deploy_file.write_text(cognito, encoding="utf-8")
     return deploy_file
 
 
