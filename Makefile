@@ -5,12 +5,12 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 
-.PHONY: help setup demo test lint fmt bench
+.PHONY: help setup postgres demo test lint fmt bench
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV)/.synced node_modules/.installed ## Install the dev tools (uv, copier, pytest, the MCP Inspector)
+setup: $(VENV)/.synced node_modules/.installed postgres ## Install the dev tools (uv, copier, pytest, the MCP Inspector, PostgreSQL)
 
 # pip bootstraps uv once; from then on uv keeps .venv in step with uv.lock.
 $(UV):
@@ -24,6 +24,18 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+# The generated database tool is tested against a real PostgreSQL server, started from the
+# server binaries; Debian's postgresql package has them.
+PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl) $(shell command -v pg_ctl))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+postgres:
+ifeq ($(PG_CTL),)
+	@command -v apt-get >/dev/null || { echo "install the PostgreSQL server binaries (pg_ctl, initdb) and run make setup again"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+endif
 
 demo: setup ## Generate a project from this checkout, start it, and list and call its tools
 	$(UV) run python -m hooks.demo

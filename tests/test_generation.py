@@ -64,6 +64,7 @@ ANSWER_SETS = {
         "vpc_id": "vpc-0123456789abcdef0",
         "vpc_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
         "vpc_security_group_ids": ["sg-0123456789abcdef0"],
+        "database": "postgres",
     },
 }
 EXISTING_VPC = {
@@ -243,6 +244,14 @@ def test_slug_and_package_derive_from_the_name(
         (
             {"domain": "hosted-zone", "domain_name": "mcp.example.com", "hosted_zone_id": "Zbad"},
             'hosted_zone_id "Zbad" is not allowed: use a Route 53 zone id like Z0123456789ABCDEFGHIJ',
+        ),
+        (
+            {"database": "postgres", "database_secret": "bad name"},
+            'database_secret "bad name" is not allowed: use a Secrets Manager name',
+        ),
+        (
+            {"database": "postgres", "secrets": '["app/database"]'},
+            'secrets entry "app/database" is not allowed: its key "database" is taken by database_secret',
         ),
         (
             {"vpc": "new", "vpc_egress": "endpoints"},
