@@ -88,10 +88,13 @@ def list_of(item: Rule, description: str) -> Rule:
     def check(value: Any) -> tuple[Any, ...]:
         if not isinstance(value, list):
             raise Refused(f'use a list of {description}, e.g. [] or ["..."]')
-        try:
-            return tuple(item(element) for element in value)
-        except Refused as refused:
-            raise Refused(f"each entry must be {description}: {refused}") from None
+        checked = []
+        for element in value:
+            try:
+                checked.append(item(element))
+            except Refused as refused:
+                raise Refused(f"entry {toml_repr(element)} is wrong: {refused}") from None
+        return tuple(checked)
 
     return check
 

@@ -88,7 +88,7 @@ def test_the_shipped_file_is_valid() -> None:
             "api_gateway",
             "cors_origins",
             ["https://a.example/path"],
-            'cors_origins = ["https://a.example/path"] is not allowed: each entry must be "*" or',
+            'cors_origins = ["https://a.example/path"] is not allowed: entry "https://a.example/path" is wrong: use "*" or',
         ),
         (
             "lambda.environment",
@@ -220,9 +220,8 @@ def with_vpc(vpc: dict, **sections: dict) -> dict:
     [
         (
             with_vpc({**EXISTING_VPC, "subnet_ids": ["subnet-123"]}),
-            'deploy.toml: [vpc] subnet_ids = ["subnet-123"] is not allowed: each entry must be '
-            'subnet ids like "subnet-0123456789abcdef0": use subnet ids like '
-            '"subnet-0123456789abcdef0"',
+            'deploy.toml: [vpc] subnet_ids = ["subnet-123"] is not allowed: entry "subnet-123" is '
+            'wrong: use subnet ids like "subnet-0123456789abcdef0"',
         ),
         (
             with_vpc({**EXISTING_VPC, "vpc_id": "vpc-XYZ"}),
@@ -231,9 +230,8 @@ def with_vpc(vpc: dict, **sections: dict) -> dict:
         ),
         (
             with_vpc({**EXISTING_VPC, "security_group_ids": ["sg-1"]}),
-            'deploy.toml: [vpc] security_group_ids = ["sg-1"] is not allowed: each entry must be '
-            'security group ids like "sg-0123456789abcdef0": use security group ids like '
-            '"sg-0123456789abcdef0"',
+            'deploy.toml: [vpc] security_group_ids = ["sg-1"] is not allowed: entry "sg-1" is '
+            'wrong: use security group ids like "sg-0123456789abcdef0"',
         ),
         (
             with_vpc({"mode": "existing", "subnet_ids": EXISTING_VPC["subnet_ids"]}),
