@@ -72,8 +72,9 @@ EXISTING_VPC = {
     "vpc_id": "vpc-0123456789abcdef0",
     "vpc_subnet_ids": '["subnet-0123456789abcdef0"]',
 }
-# A Jinja expression, statement or comment opener: "{{ name", "{% if", "{# note".
-UNRENDERED_JINJA = re.compile(r"{{-?\s*[A-Za-z_][\w.]*\s*(\||}}|\()|{%-?\s|{#-?\s")
+# A Jinja expression, statement or comment opener: "{{ name", "{% if", "{# note". GitHub
+# Actions expressions, "${{ github.ref }}", are meant to stay.
+UNRENDERED_JINJA = re.compile(r"(?<!\$){{-?\s*[A-Za-z_][\w.]*\s*(\||}}|\()|{%-?\s|{#-?\s")
 
 
 def generated_files(project: Path) -> list[Path]:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, run
@@ -35,8 +36,9 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_update_merges_template_changes_and_keeps_user_edits(tmp_path: Path) -> None:
-    # This checkout's files (uncommitted work included) as release v0.1.0 of a template repo.
+@pytest.fixture
+def template(tmp_path: Path) -> Path:
+    """This checkout's files (uncommitted work included) as release v0.1.0 of a template repo."""
     template = tmp_path / "template-repo"
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
@@ -48,14 +50,25 @@ def test_update_merges_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
             shutil.copy2(TEMPLATE_ROOT / name, template / name)
     git(template, "init", "-q")
     release_template(template, "v0.1.0")
+    return template
 
+
+def generate(template: Path, tmp_path: Path) -> Path:
+    """A project from the template's newest tag, committed, as a user starts out."""
     project = tmp_path / "project"
     run([str(TOOLS_BIN / "copier"), "copy", "--defaults", str(template), str(project)], tmp_path)
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "generated")
+    return project
 
-    # The user adds a tool, a README section and a make target.
+
+def test_update_merges_template_changes_and_keeps_user_edits(
+    template: Path, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path)
+
+    # The user adds a tool, a README section and a make target, and tunes deploy.toml.
     package = project / "src" / "my_mcp_server"
     edit(package / "tools.py", "\n\ndef register(", f"{USER_TOOL}\n\ndef register(")
     edit(package / "tools.py", "server.prompt()(explain_conversion)\n",
@@ -64,6 +77,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
         readme.write("\n## Our team notes\n\nAsk #mcp-help.\n")
     with (project / "Makefile").open("a", encoding="utf-8") as makefile:
         makefile.write("\nshout: ## Our own target\n\t@echo HELLO\n")
+    edit(project / "deploy.toml", "throttling_rate = 100", "throttling_rate = 25")
     git(project, "commit", "-q", "-am", "user edits")
 
     # The template improves its plumbing, and its example tools, in v0.2.0.
@@ -72,6 +86,11 @@ def test_update_merges_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
          'HEALTH_PATH = "/health"\n', 'HEALTH_PATH = "/health"\nTEMPLATE_V2 = True\n')  # fmt: skip
     edit(source / "Makefile.jinja", "# Run `make`", "# Template v2. Run `make`")
     edit(source / "src" / "{{package_name}}" / "tools.py", "Your tools", "Template v2 tools")
+    edit(
+        source / "deploy.toml.jinja",
+        "# `make smoke` lists the tools",
+        "# v2: `make smoke` lists the tools",
+    )
     release_template(template, "v0.2.0")
 
     result = run([str(TOOLS_BIN / "copier"), "update", "--defaults"], project)
@@ -87,8 +106,66 @@ def test_update_merges_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
     assert "def shout(text: str)" in tools
     assert "Template v2 tools" not in tools, "tools.py is the user's: updates must not touch it"
     assert "## Our team notes" in (project / "README.md").read_text()
+    deploy = (project / "deploy.toml").read_text()
+    assert "throttling_rate = 25" in deploy
+    assert "# v2: `make smoke` lists the tools" in deploy
     leftovers = [p for p in project.rglob("*") if p.suffix == ".rej" or p.name.endswith(".orig")]
     assert not leftovers
-    assert "<<<<<<<" not in makefile + tools
+    assert not conflicted_files(project)
 
+    # The project still works, and make setup installed the git hook in this repository.
     run(["make", "setup", "lint", "test"], project)
+    assert "pre-commit" in (project / ".git" / "hooks" / "pre-commit").read_text()
+
+
+def test_a_changed_answer_reaches_deploy_toml(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path)
+    edit(project / "deploy.toml", "log_retention_days = 30", "log_retention_days = 7")
+    git(project, "commit", "-q", "-am", "user edits")
+
+    copier = str(TOOLS_BIN / "copier")
+    run([copier, "update", "--defaults", "--data", "memory_mb=1024"], project)
+
+    deploy = (project / "deploy.toml").read_text()
+    assert "memory_mb = 1024" in deploy
+    assert "log_retention_days = 7" in deploy
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["memory_mb"] == 1024
+
+
+def test_a_conflicting_edit_is_left_inline_and_the_hook_catches_it(
+    template: Path, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path)
+    app = project / "src" / "my_mcp_server" / "app.py"
+    edit(app, 'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/healthz"')
+    git(project, "commit", "-q", "-am", "user edits the template's line")
+    edit(template / "template" / "src" / "{{package_name}}" / "app.py",
+         'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/status"')  # fmt: skip
+    release_template(template, "v0.2.0")
+
+    run([str(TOOLS_BIN / "copier"), "update", "--defaults"], project)
+
+    assert conflicted_files(project) == ["src/my_mcp_server/app.py"]
+    run(["make", "setup"], project)
+    hook = run(
+        ["uv", "run", "pre-commit", "run", "check-merge-conflict", "--all-files"],
+        project,
+        check=False,
+    )
+    assert hook.returncode == 1
+    assert "src/my_mcp_server/app.py:" in hook.stdout
+    assert "Merge conflict string" in hook.stdout
+
+
+def conflicted_files(project: Path) -> list[str]:
+    """Files with a line that starts a merge conflict block."""
+    return sorted(
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if path.is_file()
+        and ".git" not in path.parts
+        and ".venv" not in path.parts
+        and any(
+            line.startswith("<<<<<<< ") for line in path.read_text(errors="ignore").splitlines()
+        )
+    )

@@ -1,0 +1,118 @@
+"""The generated GitHub Actions workflow, checked offline.
+
+GitHub's workflow schema (check-jsonschema's vendored copy) and zizmor's audits, then the
+rules the template keeps: steps are Makefile targets, third-party actions are pinned to a
+commit, each job has its own minimal permissions and a timeout, and deploys never race.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hooks.serving import TOOLS_BIN, copier_copy
+
+WORKFLOW = Path(".github/workflows/ci.yml")
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+MAKE_STEP = re.compile(
+    r'^(?:echo "\w+=\$\()?make (?:-s )?([a-z-]+)(?: [A-Z_]+=\S*)*(?:\)" >> "\$GITHUB_OUTPUT")?$'
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("workflow") / "my-mcp-server"
+    copier_copy(project)
+    return project
+
+
+@pytest.fixture(scope="module")
+def workflow(project: Path) -> dict:
+    # PyYAML reads the key `on` as True (YAML 1.1); GitHub reads it as "on".
+    document = yaml.safe_load((project / WORKFLOW).read_text(encoding="utf-8"))
+    document["on"] = document.pop(True)
+    return document
+
+
+def test_the_workflow_follows_githubs_schema(project: Path) -> None:
+    result = subprocess.run(
+        [TOOLS_BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing_of_medium_severity_or_above(project: Path) -> None:
+    result = subprocess.run(
+        [
+            TOOLS_BIN / "zizmor",
+            "--offline",
+            "--min-severity",
+            "medium",
+            "--format",
+            "plain",
+            WORKFLOW,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout, result.stdout
+
+
+def test_every_step_is_a_makefile_target_the_user_runs_too(project: Path, workflow: dict) -> None:
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z-]+):.*## ", makefile, re.MULTILINE))
+    runs = [
+        step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step
+    ]
+
+    assert runs
+    for command in runs:
+        match = MAKE_STEP.match(command.strip())
+        assert match, f"not a make target: {command!r}"
+        assert match.group(1) in targets, f"make {match.group(1)} is not in the Makefile"
+
+
+def test_third_party_actions_are_pinned_to_a_commit(project: Path) -> None:
+    text = (project / WORKFLOW).read_text(encoding="utf-8")
+    uses = re.findall(r"uses: (.+)$", text, re.MULTILINE)
+
+    assert uses
+    for action in uses:
+        assert PINNED.match(action), f"pin {action!r} to a full commit SHA with '# vX.Y.Z'"
+
+
+def test_permissions_are_per_job_and_minimal(workflow: dict) -> None:
+    assert workflow["permissions"] == {}
+    jobs = workflow["jobs"]
+    assert jobs["check"]["permissions"] == {"contents": "read"}
+    assert jobs["deploy"]["permissions"] == {"contents": "read", "id-token": "write"}
+    for name, job in jobs.items():
+        assert 0 < job["timeout-minutes"] <= 60, name
+
+
+def test_deploys_are_gated_and_never_race(workflow: dict) -> None:
+    deploy = workflow["jobs"]["deploy"]
+
+    assert deploy["needs"] == "check"
+    assert deploy["environment"] == "production"
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    assert "github.event.repository.default_branch" in deploy["if"]
+    assert set(workflow["on"]) == {"pull_request", "push", "workflow_dispatch"}
+    credentials = next(
+        step for step in deploy["steps"] if "configure-aws-credentials" in step.get("uses", "")
+    )
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert not any("aws-access-key-id" in step.get("with", {}) for step in deploy["steps"])
+    runs = [step.get("run") for step in deploy["steps"]]
+    assert runs.index("make deploy PROFILE=") < runs.index("make smoke PROFILE=")
