@@ -36,18 +36,7 @@ class McpFunction(Construct):
         config = settings.function
         architecture = ARCHITECTURES[config.architecture][0]
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=retention(settings.observability.log_retention_days),
-            # `make destroy` removes the logs with everything else.
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        # A role of our own instead of AWSLambdaBasicExecutionRole, whose log permissions
-        # cover every log group in the account.
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        self.log_group.grant_write(role)
-
+        self.log_group, role = logs_and_role(self, settings)
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
@@ -111,6 +100,21 @@ class McpFunction(Construct):
             [NagPackSuppression(id="AwsSolutions-IAM5", reason=" ".join(reasons))],
             apply_to_children=True,
         )
+
+
+def logs_and_role(scope: Construct, settings: DeploySettings) -> tuple[logs.LogGroup, iam.Role]:
+    """A function's log group, and a role of its own that may write to it."""
+    log_group = logs.LogGroup(
+        scope,
+        "Logs",
+        retention=retention(settings.observability.log_retention_days),
+        # `make destroy` removes the logs with everything else.
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    # Not AWSLambdaBasicExecutionRole, whose log permissions cover every log group in the account.
+    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    log_group.grant_write(role)
+    return log_group, role
 
 
 def server_image(

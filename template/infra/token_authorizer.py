@@ -7,16 +7,13 @@ the token exactly as the server does and answers allow or deny.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as rest
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from .function import ARCHITECTURES, server_image
-from .observability import retention
+from .function import ARCHITECTURES, logs_and_role, server_image
 from .settings import DeploySettings
 
 # The console script pyproject.toml installs in the image for authorizer.py.
@@ -34,14 +31,7 @@ MEMORY_MB = 512
 class TokenAuthorizer(Construct):
     def __init__(self, scope: Construct, construct_id: str, settings: DeploySettings) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=retention(settings.observability.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        self.log_group.grant_write(role)
+        self.log_group, role = logs_and_role(self, settings)
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
