@@ -35,7 +35,7 @@ class McpNetwork(Construct):
                 self,
                 "Vpc",
                 vpc_id=config.vpc_id,
-                # Only the subnets below are used; the AZ names are not needed for them.
+                # Required by the import, but unused: the function is given the subnets below.
                 availability_zones=[f"{settings.region}{letter}" for letter in "ab"],
             )
             self.subnets = [
