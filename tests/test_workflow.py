@@ -17,6 +17,7 @@ import yaml
 from hooks.serving import TOOLS_BIN, copier_copy
 
 WORKFLOW = Path(".github/workflows/ci.yml")
+DEPENDABOT = Path(".github/dependabot.yml")
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 MAKE_STEP = re.compile(
     r'^(?:echo "\w+=\$\()?make (?:-s )?([a-z-]+)(?: [A-Z_]+=\S*)*(?:\)" >> "\$GITHUB_OUTPUT")?$'
@@ -47,6 +48,19 @@ def test_the_workflow_follows_githubs_schema(project: Path) -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_keeps_the_pins_current(project: Path) -> None:
+    result = subprocess.run(
+        [TOOLS_BIN / "check-jsonschema", "--builtin-schema", "vendor.dependabot", DEPENDABOT],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    config = yaml.safe_load((project / DEPENDABOT).read_text(encoding="utf-8"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [update["package-ecosystem"] for update in config["updates"]] == ["github-actions"]
 
 
 def test_zizmor_finds_nothing_of_medium_severity_or_above(project: Path) -> None:
