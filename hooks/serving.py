@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -59,6 +60,32 @@ def generate_project(dest: Path, answers: Mapping[str, str] | None = None) -> Pa
     copier_copy(dest, answers)
     run(["uv", "sync", "--quiet"], cwd=dest)
     return dest
+
+
+# A Jinja expression, statement or comment opener: "{{ name", "{% if", "{# note". GitHub
+# Actions expressions, "${{ github.ref }}", are meant to stay.
+UNRENDERED_JINJA = re.compile(r"(?<!\$){{-?\s*[A-Za-z_][\w.]*\s*(\||}}|\()|{%-?\s|{#-?\s")
+
+
+def generated_files(project: Path) -> list[Path]:
+    skipped = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    return [
+        path
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
+    ]
+
+
+def check_generated_files(project: Path) -> None:
+    """Every generated file is fully rendered, ends with a newline and has no trailing spaces."""
+    for path in generated_files(project):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(project)
+        assert not UNRENDERED_JINJA.search(text), f"unrendered Jinja in {name}"
+        assert text.endswith("\n"), f"{name} does not end with a newline"
+        trailing = [n for n, line in enumerate(text.splitlines(), 1) if line != line.rstrip()]
+        assert not trailing, f"trailing whitespace in {name} on lines {trailing}"
+    assert not list(project.rglob("*.jinja"))
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, run
+from hooks.terminal import Ask, copier_in_terminal
 
 USER_TOOL = '''
 
@@ -155,6 +156,76 @@ def test_a_conflicting_edit_is_left_inline_and_the_hook_catches_it(
     assert hook.returncode == 1
     assert "src/my_mcp_server/app.py:" in hook.stdout
     assert "Merge conflict string" in hook.stdout
+
+
+# The last commit of v0.1.0, whose questions included settings that now live only in
+# deploy.toml: projects made from it must keep their answers when they update.
+V0_1_0 = "5ba8350"
+
+
+def test_settings_that_were_questions_keep_their_answers(template: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old-template"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", V0_1_0], cwd=TEMPLATE_ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    git(old, "init", "-q")
+    release_template(old, "v0.1.0")
+    project = tmp_path / "project"
+    answers = {"timeout_seconds": 20, "reserved_concurrency": 5, "tracing": "false",
+               "alarms": "true", "alarm_email": "ops@example.com", "log_retention_days": 7,
+               "cors_origins": '["https://app.example.com"]', "access_token_minutes": 15}  # fmt: skip
+    data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    run([str(TOOLS_BIN / "copier"), "copy", "--defaults", *data, str(old), str(project)], tmp_path)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "generated at v0.1.0")
+    before = (project / "deploy.toml").read_text()
+
+    # v0.2.0 of the same template repository is this checkout.
+    git(old, "rm", "-rq", ".")
+    shutil.copytree(template, old, ignore=shutil.ignore_patterns(".git"), dirs_exist_ok=True)
+    release_template(old, "v0.2.0")
+    run([str(TOOLS_BIN / "copier"), "update", "--defaults"], project)
+
+    deploy = (project / "deploy.toml").read_text()
+    for line in ["timeout_seconds = 20", "reserved_concurrency = 5", "tracing = false",
+                 "alarms = true", 'alarm_email = "ops@example.com"', "log_retention_days = 7",
+                 'cors_origins = ["https://app.example.com"]', "access_token_minutes = 15"]:  # fmt: skip
+        assert line in before and line in deploy, line
+    assert not conflicted_files(project)
+
+
+# The questions of a default project, in the order Copier asks them.
+DEFAULT_QUESTIONS = [
+    "Human-readable name", "Short name for the repository", "Python package name",
+    "One-line description", "Author or team name", "Author email",
+    "Python version of the Lambda runtime", "AWS region to deploy to", "AWS CLI profile",
+    "Function memory in MB", "CPU architecture", "API Gateway flavour", "Who may call the server",
+    "Put the function in a VPC", "Serve the API at your own", "Add a read-only PostgreSQL",
+    "Secrets Manager names",
+]  # fmt: skip
+
+
+def test_interactive_update_offers_the_recorded_answers(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path)
+    edit(template / "template" / "Makefile.jinja", "# Run `make`", "# Template v2. Run `make`")
+    release_template(template, "v0.2.0")
+
+    # Enter keeps each recorded answer; only the memory is typed anew.
+    asks = [
+        Ask(text, "1024" if text.startswith("Function memory") else "")
+        for text in DEFAULT_QUESTIONS
+    ]
+    copier_in_terminal(["update"], project, asks)
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v0.2.0"
+    assert answers["memory_mb"] == 1024
+    assert answers["auth"] == "cognito"
+    assert "memory_mb = 1024" in (project / "deploy.toml").read_text()
+    assert (project / "Makefile").read_text().startswith("# Template v2. Run `make`")
 
 
 def conflicted_files(project: Path) -> list[str]:

@@ -1,0 +1,198 @@
+"""`copier copy` as a person runs it: in a terminal, typing answers, with no --defaults or --data.
+
+Copier validates defaults before it prompts and does not validate a select answer once it is
+made, so only a real terminal shows what people see. Each run below types its way through
+every question; together they take every branch of every feature question. At each validated
+follow-up it first types a wrong answer and reads the refusal off the screen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, check_generated_files, run
+from hooks.terminal import Ask, Terminal, answer, copier_in_terminal
+
+CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+)
+
+
+IDENTITY = [
+    Ask("Human-readable name", "Weather Tools", wrong=" ", refused='" " is not allowed'),
+    Ask(
+        "Short name for the repository",
+        "weather-tools",
+        wrong="Bad_Slug",
+        refused='"Bad_Slug" is not allowed',
+    ),
+    Ask("Python package name"),
+    Ask("One-line description"),
+    Ask("Author or team name"),
+    Ask(
+        "Author email",
+        "dev@example.com",
+        wrong="nobody",
+        refused='"nobody" is not allowed: use an address',
+    ),
+]
+
+
+def runtime(python: str = "3.13", architecture: str = "arm64") -> list[Ask]:
+    return [
+        Ask("Python version of the Lambda runtime", python, choose=True),
+        Ask(
+            "AWS region to deploy to",
+            "us-east-1",
+            wrong="mars-1",
+            refused='"mars-1" is not allowed',
+        ),
+        Ask("AWS CLI profile"),
+        Ask(
+            "Function memory in MB",
+            "512",
+            wrong="64",
+            refused="64 is not allowed: use a whole number",
+        ),
+        Ask("CPU architecture", architecture, choose=True),
+    ]
+
+
+def api_and_auth(api: str, auth: str) -> list[Ask]:
+    return [
+        Ask("API Gateway flavour", api, choose=True),
+        Ask("Who may call the server", auth, choose=True),
+    ]
+
+
+NO_NETWORK = [
+    Ask("Put the function in a VPC", "No VPC", choose=True),
+    Ask("Serve the API at your own", "No,", choose=True),
+]
+NO_DATA = [
+    Ask("Add a read-only PostgreSQL", "No database", choose=True),
+    Ask("Secrets Manager names"),
+]
+
+RUNS = {
+    "defaults": [*IDENTITY, *runtime(), *api_and_auth("HTTP API", "Cognito"), *NO_NETWORK, *NO_DATA],
+    "rest-oidc-new-vpc-certificate-postgres": [
+        *IDENTITY,
+        *runtime("3.12", "x86_64"),
+        *api_and_auth("REST API", "Your own OIDC"),
+        Ask("Issuer URL", "https://tenant.example.com/", wrong="", refused='"" is not allowed: use your provider\'s https://'),
+        Ask("Audience (aud)", "weather-api", wrong="two words", refused='"two words" is not allowed'),
+        Ask("Put the function in a VPC", "A new VPC", choose=True),
+        # With oidc the endpoints-only choice is shown disabled, with the reason; NAT is taken.
+        Ask("How the new VPC reaches out", "One NAT gateway", choose=True),
+        Ask("Serve the API at your own", "Yes, with my ACM certificate", choose=True),
+        Ask("The domain name for the API", "weather.example.com", wrong="", refused='"" is not allowed: use a lowercase domain'),
+        Ask("ARN of the ACM certificate", CERTIFICATE_ARN, wrong=CERTIFICATE_ARN.replace("us-east-1", "eu-west-1"), refused='eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012" is not allowed: the API is regional, so the certificate must be in aws_region us-east-1'),
+        Ask("Add a read-only PostgreSQL", "PostgreSQL", choose=True),
+        Ask("Secrets Manager names", '["weather/api-key"]', wrong='["weather/database"]', refused='its key "database" is the database'),
+    ],
+    "http-iam-endpoints-hosted-zone": [
+        *IDENTITY,
+        *runtime("3.14"),
+        *api_and_auth("HTTP API", "AWS IAM"),
+        Ask("Put the function in a VPC", "A new VPC", choose=True),
+        Ask("How the new VPC reaches out", "Interface endpoints only", choose=True),
+        Ask("Serve the API at your own", "Yes, in my Route 53 hosted zone", choose=True),
+        Ask("The domain name for the API", "mcp.tools.example.com", wrong="MCP", refused='"MCP" is not allowed'),
+        Ask("The Route 53 hosted zone's domain", "tools.example.com", wrong="other.com", refused='"other.com" is not allowed: use the zone that holds mcp.tools.example.com'),
+        Ask("The hosted zone's id", "Z0123456789ABCDEFGHIJ", wrong="Zbad", refused='"Zbad" is not allowed'),
+        *NO_DATA,
+    ],
+    "rest-none-existing-vpc-postgres": [
+        *IDENTITY,
+        *runtime(),
+        *api_and_auth("REST API", "Nobody checks"),
+        Ask("Put the function in a VPC", "An existing VPC", choose=True),
+        Ask("Id of your VPC", "vpc-0123456789abcdef0", wrong="", refused='"" is not allowed: use a VPC id'),
+        Ask("Private subnet ids", '["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]', wrong="[]", refused='"[]" is not allowed: use a YAML list of subnet ids'),
+        Ask("Security group ids", '["sg-0123456789abcdef0"]', wrong='["sg-1"]', refused='"sg-1" is not allowed: use security group ids'),
+        Ask("Serve the API at your own", "No,", choose=True),
+        Ask("Add a read-only PostgreSQL", "PostgreSQL", choose=True),
+        Ask("Secrets Manager names"),
+    ],
+}  # fmt: skip
+EXPECTED = {
+    "defaults": {"api_type": "http", "auth": "cognito", "vpc": "none", "domain": "none", "database": "none"},
+    "rest-oidc-new-vpc-certificate-postgres": {
+        "api_type": "rest", "auth": "oidc", "auth_issuer": "https://tenant.example.com/",
+        "auth_audience": "weather-api", "vpc": "new", "vpc_egress": "nat", "domain": "certificate",
+        "domain_name": "weather.example.com", "certificate_arn": CERTIFICATE_ARN,
+        "database": "postgres", "secrets": ["weather/api-key"], "python_version": "3.12",
+        "architecture": "x86_64",
+    },
+    "http-iam-endpoints-hosted-zone": {
+        "api_type": "http", "auth": "iam", "vpc": "new", "vpc_egress": "endpoints",
+        "domain": "hosted-zone", "domain_name": "mcp.tools.example.com",
+        "hosted_zone_name": "tools.example.com", "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "python_version": "3.14",
+    },
+    "rest-none-existing-vpc-postgres": {
+        "api_type": "rest", "auth": "none", "vpc": "existing", "vpc_id": "vpc-0123456789abcdef0",
+        "vpc_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+        "vpc_security_group_ids": ["sg-0123456789abcdef0"], "domain": "none", "database": "postgres",
+    },
+}  # fmt: skip
+
+
+# What the after-copy message must say for each run's answers, and must not.
+NEXT_STEPS = {
+    "defaults": (["make token", "make user-add EMAIL="], ["secret-set", "CNAME", "Cost:"]),
+    "rest-oidc-new-vpc-certificate-postgres": (
+        ["make token", 'people sign in at https://tenant.example.com/; tokens must carry aud "weather-api"',
+         "make secret-set NAME=database", "make secret-set NAME=api_key",
+         "point weather.example.com at DomainTarget with a CNAME", "NAT gateway bills about $33"],
+        ["user-add"],
+    ),
+    "http-iam-endpoints-hosted-zone": (
+        ["SigV4 is checked only by API Gateway", "interface endpoints bill about $7.30"],
+        ["make token", "user-add", "secret-set", "CNAME"],
+    ),
+    "rest-none-existing-vpc-postgres": (
+        ["make secret-set NAME=database"], ["make token", "user-add", "CNAME", "Cost:"]
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_typed_answers_make_a_project_that_passes_its_own_checks(tmp_path: Path, name: str) -> None:
+    project = tmp_path / "typed"
+    args = ["copy", "--vcs-ref", "HEAD", str(TEMPLATE_ROOT), str(project)]
+    terminal = copier_in_terminal(args, tmp_path, RUNS[name])
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert {key: answers.get(key) for key in EXPECTED[name]} == EXPECTED[name]
+    assert "Traceback" not in terminal.text()
+    message = terminal.text().split("is ready in", 1)[1]
+    present, absent = NEXT_STEPS[name]
+    assert [line for line in present if line not in message] == [], message
+    assert [word for word in absent if word in message] == [], message
+    check_generated_files(project)
+    run(["make", "setup", "lint", "test"], cwd=project, timeout=1200)
+
+
+def test_a_choice_that_cannot_work_is_shown_disabled_with_its_reason(tmp_path: Path) -> None:
+    project = tmp_path / "disabled"
+    terminal = Terminal(
+        [str(TOOLS_BIN / "copier"), "copy", "--vcs-ref", "HEAD", str(TEMPLATE_ROOT), str(project)],
+        tmp_path,
+    )
+    for ask in [*IDENTITY, *runtime(), *api_and_auth("HTTP API", "Cognito")]:
+        answer(terminal, Ask(ask.help, ask.answer, ask.choose))
+    answer(terminal, Ask("Put the function in a VPC", "A new VPC", choose=True))
+    terminal.wait_for("How the new VPC reaches out")
+    terminal.settle()
+    disabled = next(line for line in terminal.screen.display if "Interface endpoints" in line)
+    assert "(not with auth cognito: its signing keys come from the internet)" in disabled
+    # Down from NAT skips the disabled choice, so it cannot be picked.
+    terminal.child.send("\x1b[B")
+    terminal.settle()
+    assert "One NAT gateway" in terminal.highlighted()
+    terminal.child.close(force=True)
