@@ -20,11 +20,15 @@ import yaml
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 # uv and copier live in the template's own virtualenv; generated projects need both.
 TOOLS_BIN = Path(sys.executable).parent
+# The MCP Inspector, and Node 22 for it and the CDK (package.json), the Node the generated
+# README asks for. On a platform npm has no Node 22 package for, the `node` on PATH is used.
+NODE_BIN = TEMPLATE_ROOT / "node_modules" / ".bin"
 
 
 def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for running uv, copier and make, with this venv's tools first on PATH."""
-    env = {**os.environ, "PATH": f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """The environment for running uv, copier, make and Node, with this checkout's tools first."""
+    path = os.pathsep.join([str(TOOLS_BIN), str(NODE_BIN), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path}
     # A generated project must use its own .venv, never the template's.
     for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
         env.pop(name, None)
@@ -151,6 +155,5 @@ def wait_until_healthy(server: Server, timeout: float) -> None:
 
 
 def inspector(*args: str) -> subprocess.CompletedProcess[str]:
-    """The MCP Inspector CLI from this checkout's node_modules."""
-    binary = TEMPLATE_ROOT / "node_modules" / ".bin" / "mcp-inspector"
-    return run([str(binary), "--cli", *args], cwd=TEMPLATE_ROOT, timeout=120)
+    """The MCP Inspector CLI from this checkout's node_modules, on the Node beside it."""
+    return run([str(NODE_BIN / "mcp-inspector"), "--cli", *args], cwd=TEMPLATE_ROOT, timeout=120)

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hooks.serving import TEMPLATE_ROOT, Server, inspector, run, serve
 
+INSPECTOR_PACKAGE = "node_modules/@modelcontextprotocol/inspector/package.json"
+
 # Step 4 of the reference deployment guide: what many users try first.
 REFERENCE_BODY = (
     '{"jsonrpc":"2.0","method":"initialize","params":{"protocolVersion":"2024-11-05",'
@@ -30,6 +32,22 @@ REFERENCE_BODY = (
 def server(default_project: Path) -> Iterator[Server]:
     with serve(default_project) as running:
         yield running
+
+
+def test_the_inspector_runs_on_the_node_it_and_the_readme_ask_for(default_project: Path) -> None:
+    package = json.loads((TEMPLATE_ROOT / INSPECTOR_PACKAGE).read_text(encoding="utf-8"))
+    required = package["engines"]["node"].removeprefix(">=")
+    node = run(["node", "--version"], TEMPLATE_ROOT).stdout.strip().removeprefix("v")
+    readme = (default_project / "README.md").read_text(encoding="utf-8")
+
+    assert version(node) >= version(required), f"Node {node} is older than {required}"
+    assert f"Node.js {required} or newer" in readme
+    assert f"npx @modelcontextprotocol/inspector@{package['version']} --cli" in readme
+    assert "npx @modelcontextprotocol/inspector " not in readme, "pin every Inspector command"
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 
 
 def test_inspector_cli_lists_tools(server: Server) -> None:

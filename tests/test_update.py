@@ -1,4 +1,5 @@
-"""`copier update` brings template changes in and keeps the user's edits (no --trust)."""
+"""`make update` (copier update, no --trust) brings template changes in and keeps the user's
+edits; conflicts it cannot merge are listed and fail it."""
 
 from __future__ import annotations
 
@@ -94,9 +95,10 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     )
     release_template(template, "v0.2.0")
 
-    result = run([str(TOOLS_BIN / "copier"), "update", "--defaults"], project)
+    result = run(["make", "update"], project)
 
     assert "--trust" not in result.stderr
+    assert "Updating to template version 0.2.0" in result.stderr
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.2.0"
     assert "TEMPLATE_V2 = True" in (package / "app.py").read_text()
@@ -119,21 +121,25 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert "pre-commit" in (project / ".git" / "hooks" / "pre-commit").read_text()
 
 
-def test_a_changed_answer_reaches_deploy_toml(template: Path, tmp_path: Path) -> None:
+def test_a_changed_answer_at_a_pinned_version_reaches_deploy_toml(
+    template: Path, tmp_path: Path
+) -> None:
     project = generate(template, tmp_path)
     edit(project / "deploy.toml", "log_retention_days = 30", "log_retention_days = 7")
     git(project, "commit", "-q", "-am", "user edits")
+    release_template(template, "v0.2.0")
 
-    copier = str(TOOLS_BIN / "copier")
-    run([copier, "update", "--defaults", "--data", "memory_mb=1024"], project)
+    run(["make", "update", "VCS_REF=v0.1.0", "DATA=memory_mb=1024"], project)
 
     deploy = (project / "deploy.toml").read_text()
     assert "memory_mb = 1024" in deploy
     assert "log_retention_days = 7" in deploy
-    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["memory_mb"] == 1024
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["memory_mb"] == 1024
+    assert answers["_commit"] == "v0.1.0"
 
 
-def test_a_conflicting_edit_is_left_inline_and_the_hook_catches_it(
+def test_a_conflicting_edit_fails_the_update_names_the_file_and_the_hook_catches_it(
     template: Path, tmp_path: Path
 ) -> None:
     project = generate(template, tmp_path)
@@ -144,9 +150,18 @@ def test_a_conflicting_edit_is_left_inline_and_the_hook_catches_it(
          'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/status"')  # fmt: skip
     release_template(template, "v0.2.0")
 
-    run([str(TOOLS_BIN / "copier"), "update", "--defaults"], project)
+    result = run(["make", "update"], project, check=False)
 
+    assert result.returncode != 0
     assert conflicted_files(project) == ["src/my_mcp_server/app.py"]
+    assert result.stdout.splitlines()[-2:] == [
+        "Conflicts left inline: resolve each '<<<<<<< before updating' block in these files,"
+        " then commit:",
+        "  src/my_mcp_server/app.py",
+    ]
+    again = run(["make", "update"], project, check=False)
+    assert again.returncode != 0
+    assert "Please commit or stash your local changes" in again.stderr
     run(["make", "setup"], project)
     hook = run(
         ["uv", "run", "pre-commit", "run", "check-merge-conflict", "--all-files"],

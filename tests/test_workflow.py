@@ -1,8 +1,9 @@
-"""The generated GitHub Actions workflow, checked offline.
+"""The generated GitHub Actions workflow, and the template repository's own, checked offline.
 
 GitHub's workflow schema (check-jsonschema's vendored copy) and zizmor's audits, then the
 rules the template keeps: steps are Makefile targets, third-party actions are pinned to a
-commit, each job has its own minimal permissions and a timeout, and deploys never race.
+commit, each job has its own minimal permissions and a timeout, deploys never race, and the
+template is released only from main once its tests pass.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hooks.serving import TOOLS_BIN, copier_copy
+from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, copier_copy
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 DEPENDABOT = Path(".github/dependabot.yml")
@@ -31,12 +32,26 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-@pytest.fixture(scope="module")
-def workflow(project: Path) -> dict:
+@pytest.fixture(params=["generated", "template"])
+def repository(request: pytest.FixtureRequest, project: Path) -> Path:
+    """The generated project, then the template repository: both keep a workflow at WORKFLOW."""
+    return project if request.param == "generated" else TEMPLATE_ROOT
+
+
+def load_workflow(repository: Path) -> dict:
     # PyYAML reads the key `on` as True (YAML 1.1); GitHub reads it as "on".
-    document = yaml.safe_load((project / WORKFLOW).read_text(encoding="utf-8"))
+    document = yaml.safe_load((repository / WORKFLOW).read_text(encoding="utf-8"))
     document["on"] = document.pop(True)
     return document
+
+
+@pytest.fixture(scope="module")
+def workflow(project: Path) -> dict:
+    return load_workflow(project)
+
+
+def actions_used(repository: Path) -> set[str]:
+    return set(re.findall(r"uses: (.+)$", (repository / WORKFLOW).read_text(), re.MULTILINE))
 
 
 def schema_check(project: Path, schema: str, path: Path) -> subprocess.CompletedProcess[str]:
@@ -49,8 +64,8 @@ def schema_check(project: Path, schema: str, path: Path) -> subprocess.Completed
     )
 
 
-def test_the_workflow_follows_githubs_schema(project: Path) -> None:
-    result = schema_check(project, "vendor.github-workflows", WORKFLOW)
+def test_the_workflow_follows_githubs_schema(repository: Path) -> None:
+    result = schema_check(repository, "vendor.github-workflows", WORKFLOW)
 
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -63,7 +78,7 @@ def test_dependabot_keeps_the_pins_current(project: Path) -> None:
     assert [update["package-ecosystem"] for update in config["updates"]] == ["github-actions"]
 
 
-def test_zizmor_finds_nothing_of_medium_severity_or_above(project: Path) -> None:
+def test_zizmor_finds_nothing_of_medium_severity_or_above(repository: Path) -> None:
     result = subprocess.run(
         [
             TOOLS_BIN / "zizmor",
@@ -74,7 +89,7 @@ def test_zizmor_finds_nothing_of_medium_severity_or_above(project: Path) -> None
             "plain",
             WORKFLOW,
         ],
-        cwd=project,
+        cwd=repository,
         capture_output=True,
         text=True,
     )
@@ -97,9 +112,8 @@ def test_every_step_is_a_makefile_target_the_user_runs_too(project: Path, workfl
         assert match.group(1) in targets, f"make {match.group(1)} is not in the Makefile"
 
 
-def test_third_party_actions_are_pinned_to_a_commit(project: Path) -> None:
-    text = (project / WORKFLOW).read_text(encoding="utf-8")
-    uses = re.findall(r"uses: (.+)$", text, re.MULTILINE)
+def test_third_party_actions_are_pinned_to_a_commit(repository: Path) -> None:
+    uses = actions_used(repository)
 
     assert uses
     for action in uses:
@@ -130,3 +144,27 @@ def test_deploys_are_gated_and_never_race(workflow: dict) -> None:
     assert not any("aws-access-key-id" in step.get("with", {}) for step in deploy["steps"])
     runs = [step.get("run") for step in deploy["steps"]]
     assert runs.index("make deploy PROFILE=") < runs.index("make smoke PROFILE=")
+
+
+def test_the_template_tests_every_change_and_releases_only_main_after_its_tests(
+    project: Path,
+) -> None:
+    workflow = load_workflow(TEMPLATE_ROOT)
+    test, release = workflow["jobs"]["test"], workflow["jobs"]["release"]
+
+    assert workflow["on"] == {"pull_request": None, "push": {"branches": ["main"]}}
+    assert workflow["permissions"] == {}
+    assert test["permissions"] == {"contents": "read"}
+    assert [step["run"] for step in test["steps"] if "run" in step] == ["bash .ci/run"]
+    assert release["needs"] == "test"
+    assert release["if"] == "github.event_name == 'push'"
+    assert release["permissions"] == {"contents": "write"}
+    # The pins live in hooks/versions.jinja; the template uses the ones it generates.
+    assert actions_used(TEMPLATE_ROOT) <= actions_used(project)
+
+
+def test_the_changelog_opens_with_the_version_the_release_job_tags() -> None:
+    changelog = (TEMPLATE_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    newest = re.findall(r"^## .*$", changelog, re.MULTILINE)[0]
+
+    assert re.fullmatch(r"## v\d+\.\d+\.\d+ \(\d{4}-\d{2}-\d{2}\)", newest), newest

@@ -383,7 +383,7 @@ def test_make_smoke_fails_when_nothing_answers() -> None:
 
 
 def test_make_synth_runs_the_real_cdk_cli_and_cfn_lint_passes() -> None:
-    assert shutil.which("npx"), "npx is not on PATH: install Node.js 20 or newer for the CDK CLI"
+    assert shutil.which("npx"), "npx is not on PATH: install Node.js (see the README's Quick start)"
     result = make("synth")
 
     assert result.returncode == 0, result.stdout + result.stderr
