@@ -161,6 +161,7 @@ NEXT_STEPS = {
 }  # fmt: skip
 
 
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("name", RUNS)
 def test_typed_answers_make_a_project_that_passes_its_own_checks(tmp_path: Path, name: str) -> None:
     project = tmp_path / "typed"
