@@ -305,11 +305,11 @@ def as_cognito_project(tmp_path: Path) -> Path:
     return deploy_file
 
 
-def test_make_token_uses_the_machine_client(
+def test_make_stack_token_uses_the_machine_client(
     deployed_stack, local_aws, token_endpoint, tmp_path
 ) -> None:
     env = {**local_aws, "DEPLOY_FILE": str(as_cognito_project(tmp_path))}
-    result = make("token", "PROFILE=", env=env)
+    result = make("stack-token", "PROFILE=", env=env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "machine-token-123"
@@ -331,40 +331,6 @@ def test_make_user_add_invites_by_email(deployed_stack, local_aws, tmp_path) -> 
         UserPoolId=deployed_stack["UserPoolId"], Username="ada@example.com"
     )
     assert {"Name": "email", "Value": "ada@example.com"} in user["UserAttributes"]
-
-
-def test_dev_env_picks_up_the_deployed_issuer(deployed_stack, local_aws, tmp_path) -> None:
-    env = {**local_aws, "DEPLOY_FILE": str(as_cognito_project(tmp_path))}
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.ops", "--profile", "", "dev-env"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-    variables = dict(pair.split("=", 1) for pair in result.stdout.split())
-    assert variables["AUTH_PROVIDER"] == "cognito"
-    assert variables["AUTH_ISSUER"] == deployed_stack["AuthIssuer"]
-    assert variables["AUTH_CLIENT_IDS"] == f"public-client,{deployed_stack['MachineClientId']}"
-
-
-def test_dev_env_before_the_first_deploy_sets_only_the_provider(tmp_path) -> None:
-    env = {
-        **os.environ,
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "DEPLOY_FILE": str(as_cognito_project(tmp_path)),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.ops", "--profile", "nobody", "dev-env"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-    assert result.stdout.split()[0] == "AUTH_PROVIDER=cognito"
-    assert "AUTH_ISSUER" not in result.stdout
 
 
 def test_make_smoke_passes_against_the_running_server(running_server: RunningServer) -> None:
