@@ -8,7 +8,6 @@ code runs against a local stand-in when AWS_ENDPOINT_URL points at one (the test
     python -m infra.ops secret-set KEY          (the value comes from stdin or a prompt)
     python -m infra.ops token                   (cognito: a machine access token)
     python -m infra.ops user-add EMAIL          (cognito: invite a person)
-    python -m infra.ops dev-env                 (the AUTH_* settings make dev runs with)
     python -m infra.ops setting stack|region|profile|platform|python
 """
 
@@ -172,34 +171,6 @@ def add_user(settings: DeploySettings, aws: boto3.Session, email: str) -> None:
     print(f"invited {email}: Cognito emails them a temporary password")
 
 
-def dev_environment(settings: DeploySettings, aws: boto3.Session | None) -> dict[str, str]:
-    """AUTH_* for `make dev`, so the local server checks tokens as the deployed one does.
-
-    Cognito's issuer exists only once the stack does; before the first deploy only the
-    provider is set, and the server says what to do.
-    """
-    auth = settings.auth
-    variables = {"AUTH_PROVIDER": auth.provider}
-    if auth.provider in ("cognito", "oidc"):
-        variables["AUTH_REQUIRED_SCOPES"] = ",".join(auth.scopes)
-    if auth.provider == "oidc":
-        variables.update(AUTH_ISSUER=auth.issuer, AUTH_AUDIENCE=auth.audience)
-    if auth.provider == "cognito" and aws is not None:
-        try:
-            outputs = stack_outputs(settings, aws)
-        except (OperationError, BotoCoreError, ClientError) as error:
-            print(
-                f"make dev: no deployed user pool to check tokens against ({error})",
-                file=sys.stderr,
-            )
-            return variables
-        variables.update(
-            AUTH_ISSUER=outputs["AuthIssuer"],
-            AUTH_CLIENT_IDS=f"{outputs['PublicClientId']},{outputs['MachineClientId']}",
-        )
-    return variables
-
-
 def setting(settings: DeploySettings, name: str) -> str:
     return {
         "stack": settings.name,
@@ -226,7 +197,6 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("token", help="print a machine access token (cognito)")
     user = commands.add_parser("user-add", help="invite a person to the user pool (cognito)")
     user.add_argument("email")
-    commands.add_parser("dev-env", help="print the AUTH_* settings for make dev")
     value = commands.add_parser("setting", help="print one deploy.toml value for the Makefile")
     value.add_argument("name", choices=["stack", "region", "profile", "platform", "python"])
     args = parser.parse_args(argv)
@@ -235,17 +205,6 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings()
         if args.command == "setting":
             print(setting(settings, args.name))
-            return
-        if args.command == "dev-env":
-            try:
-                aws = session(settings, args.profile)
-            except OperationError:
-                aws = None
-            print(
-                " ".join(
-                    f"{name}={value}" for name, value in dev_environment(settings, aws).items()
-                )
-            )
             return
         aws = session(settings, args.profile)
         if args.command == "outputs":

@@ -22,8 +22,8 @@ import pytest
 from mcp.client import Client
 
 from conftest import RunningServer, serve_process
+from infra.local_issuer import AUDIENCE, SCOPE, Issuer
 from infra.token_authorizer import AUTHORIZER_COMMAND
-from loopback_issuer import AUDIENCE, SCOPE, Issuer
 
 PROJECT = Path(__file__).resolve().parent.parent
 DOCKERFILE = PROJECT / "Dockerfile"
@@ -133,7 +133,7 @@ async def test_image_starts_the_token_authorizer(
         AUTH_ISSUER=issuer.url,
         AUTH_AUDIENCE=AUDIENCE,
         AUTH_REQUIRED_SCOPES=SCOPE,
-        AUTH_JWKS_URL=f"{issuer.url}/jwks.json",
+        AUTH_JWKS_URL=issuer.jwks_url,
         MCP_RESOURCE_URL="https://abc123.execute-api.eu-west-1.amazonaws.com/prod/mcp",
     )
     event = {"type": "TOKEN", "methodArn": "arn:aws:execute-api:eu-west-1:1:abc/prod/POST/mcp"}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 AUTH_PROVIDERS = ("none", "cognito", "oidc", "iam")
-BEFORE_FIRST_DEPLOY = (
-    "before the first deploy there is none: run make deploy, after which make dev reads it "
-    "from the stack, or set MCP_AUTH_DISABLED=1 to run without auth (locally only)"
+NOT_SET_LOCALLY = (
+    "make dev sets it for a local issuer; a server you start yourself takes it from make "
+    "outputs, or runs without auth (locally only) with MCP_AUTH_DISABLED=1"
 )
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -133,7 +133,8 @@ def _auth(env: Mapping[str, str], on_lambda: bool, local_resource_url: str) -> A
         )
     config = AuthConfig(
         provider=provider,
-        issuer=env.get("AUTH_ISSUER", "").strip().rstrip("/"),
+        # Exactly as given: `iss` must match it byte for byte, trailing slash and all.
+        issuer=env.get("AUTH_ISSUER", "").strip(),
         audience=env.get("AUTH_AUDIENCE", "").strip(),
         client_ids=_words(env.get("AUTH_CLIENT_IDS", "")),
         required_scopes=_words(env.get("AUTH_REQUIRED_SCOPES", "")),
@@ -156,7 +157,7 @@ def _check_token_settings(config: AuthConfig) -> None:
     provider = config.provider
     if not config.issuer:
         raise ConfigError(
-            f"AUTH_PROVIDER={provider} needs AUTH_ISSUER, the token issuer's URL; {BEFORE_FIRST_DEPLOY}"
+            f"AUTH_PROVIDER={provider} needs AUTH_ISSUER, the token issuer's URL; {NOT_SET_LOCALLY}"
         )
     if not _is_secure_url(config.issuer):
         raise ConfigError(f"AUTH_ISSUER={config.issuer!r} is not allowed: use an https:// URL")
@@ -166,7 +167,7 @@ def _check_token_settings(config: AuthConfig) -> None:
         )
     if provider == "cognito" and not config.client_ids:
         raise ConfigError(
-            f"AUTH_PROVIDER=cognito needs AUTH_CLIENT_IDS, the app client ids; {BEFORE_FIRST_DEPLOY}"
+            f"AUTH_PROVIDER=cognito needs AUTH_CLIENT_IDS, the app client ids; {NOT_SET_LOCALLY}"
         )
     if not config.resource_url:
         raise ConfigError(

@@ -63,9 +63,11 @@ class JwksCache:
         self._keys = {key["kid"]: jwt.PyJWK(key).key for key in keys if _usable(key)}
 
     async def _discover_jwks_url(self, client: httpx2.AsyncClient) -> str:
+        # OpenID Discovery appends to the issuer without its trailing slash, if any.
+        base = self.config.issuer.rstrip("/")
         if self.config.provider == "cognito":
-            return f"{self.config.issuer}/.well-known/jwks.json"
-        response = await client.get(f"{self.config.issuer}/.well-known/openid-configuration")
+            return f"{base}/.well-known/jwks.json"
+        response = await client.get(f"{base}/.well-known/openid-configuration")
         response.raise_for_status()
         return response.json()["jwks_uri"]
 
