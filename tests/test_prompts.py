@@ -161,6 +161,24 @@ NEXT_STEPS = {
 }  # fmt: skip
 
 
+# What the generated README and `make help` must name for each run's answers, and must not.
+README_AND_HELP = {
+    "defaults": (["user-add", "stack-token", "make token"], ["secret-set", "### VPC", "### Custom domain", "AUTH_AUDIENCE"]),
+    "rest-oidc-new-vpc-certificate-postgres": (
+        ["make token", "`aud` is `weather-api`", "secret-set", "CNAME record", "one NAT gateway"],
+        ["user-add", "stack-token", "AUTH_CLIENT_IDS", "interface endpoints"],
+    ),
+    "http-iam-endpoints-hosted-zone": (
+        ["SigV4", "interface endpoints", "Route 53 zone"],
+        ["make token", "user-add", "secret-set", "CNAME", "AUTH_ISSUER"],
+    ),
+    "rest-none-existing-vpc-postgres": (
+        ["secret-set", "your VPC and private subnets"],
+        ["## Auth", "make token", "user-add", "### Custom domain", "AUTH_ISSUER", "NAT gateway"],
+    ),
+}  # fmt: skip
+
+
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("name", RUNS)
 def test_typed_answers_make_a_project_that_passes_its_own_checks(tmp_path: Path, name: str) -> None:
@@ -177,6 +195,10 @@ def test_typed_answers_make_a_project_that_passes_its_own_checks(tmp_path: Path,
     assert [word for word in absent if word in message] == [], message
     check_generated_files(project)
     run(["make", "setup", "lint", "test"], cwd=project, timeout=1200)
+    shown = (project / "README.md").read_text() + run(["make"], cwd=project).stdout
+    present, absent = README_AND_HELP[name]
+    assert [text for text in present if text not in shown] == []
+    assert [text for text in absent if text in shown] == []
 
 
 def test_a_choice_that_cannot_work_is_shown_disabled_with_its_reason(tmp_path: Path) -> None:
