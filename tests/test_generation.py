@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hooks.serving import check_generated_files, copier_copy, run
+from hooks.serving import check_generated_files, copier_copy, run, tool_env
 
 # Names and text that stress rendering, crossed with the deployment choices: each set
 # is generated and must pass its own `make lint test` (which synthesizes its stack).
@@ -64,6 +67,33 @@ def test_generated_project_is_clean_and_passes_its_own_checks(copie, answers) ->
     check_generated_files(project)
     run(["make", "setup", "lint", "test"], cwd=project)
     assert (project / "uv.lock").is_file()
+
+
+def test_a_fresh_project_sets_up_without_uv_and_hooks_git_whatever_the_order(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "fresh"
+    copier_copy(project)
+    # A machine with python3, make, git and node, but no uv anywhere on PATH.
+    env = tool_env()
+    env["PATH"] = os.pathsep.join(
+        folder for folder in env["PATH"].split(os.pathsep) if not (Path(folder) / "uv").exists()
+    )
+    assert shutil.which("uv", path=env["PATH"]) is None
+
+    def make(*targets: str) -> str:
+        result = subprocess.run(
+            ["make", *targets], cwd=project, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout + result.stderr
+
+    make("setup")
+    assert (project / ".venv-uv" / "bin" / "uv").is_file()
+    assert (project / ".venv" / "bin" / "python").is_file()
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    assert "pre-commit installed" in make("lint")
+    assert (project / ".git" / "hooks" / "pre-commit").is_file()
 
 
 def test_make_help_is_the_default_and_lists_every_target(default_project: Path) -> None:
