@@ -29,8 +29,9 @@ def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for running uv, copier, make and Node, with this checkout's tools first."""
     path = os.pathsep.join([str(TOOLS_BIN), str(NODE_BIN), os.environ.get("PATH", "")])
     env = {**os.environ, "PATH": path}
-    # A generated project must use its own .venv, never the template's.
-    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+    # A generated project must use its own .venv, never the template's; and its make runs as
+    # from a shell, not as a sub-make of ours (which would print "Entering directory" lines).
+    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
         env.pop(name, None)
     env.update(extra or {})
     return env
