@@ -29,10 +29,12 @@ class Terminal:
             args[0], args[1:], cwd=str(cwd), env={**tool_env(), "TERM": "xterm"},
             encoding="utf-8", dimensions=(ROWS, COLUMNS), timeout=30,
         )  # fmt: skip
+        self.transcript = ""  # everything the program wrote, scrolled off the screen or not
         self.child.logfile_read = self
 
     # pexpect hands everything it reads to logfile_read: the screen gets the same bytes.
     def write(self, text: str) -> None:
+        self.transcript += text
         self.stream.feed(text)
 
     def flush(self) -> None:

@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
+import httpx2
 import pytest
 import yaml
 
-from hooks.serving import check_generated_files, copier_copy, run, tool_env
+from hooks.serving import (
+    Server,
+    check_generated_files,
+    copier_copy,
+    free_port,
+    run,
+    tool_env,
+    wait_until_healthy,
+)
 
 # Names and text that stress rendering, crossed with the deployment choices: each set
 # is generated and must pass its own `make lint test` (which synthesizes its stack).
@@ -95,6 +105,31 @@ def test_a_fresh_project_sets_up_without_uv_and_hooks_git_whatever_the_order(
     assert "pre-commit installed" in make("lint")
     assert (project / ".git" / "hooks" / "pre-commit").is_file()
 
+    # make dev serves the default (cognito) project before any deploy; make token lets a
+    # client in, and nothing else does.
+    port = free_port()
+    log = (tmp_path / "dev.log").open("wb")
+    dev = subprocess.Popen(
+        ["make", "dev", f"PORT={port}"], cwd=project, env=env, stdout=log, stderr=log,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until_healthy(Server(f"http://127.0.0.1:{port}", dev, tmp_path / "dev.log"), 60)
+        token = make("-s", "token", f"PORT={port}").strip().splitlines()[-1]
+        list_tools = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            anonymous = http.post("/mcp", json=list_tools)
+            signed_in = http.post(
+                "/mcp", json=list_tools, headers={"Authorization": f"Bearer {token}"}
+            )
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=10)
+    assert anonymous.status_code == 401
+    assert "resource_metadata=" in anonymous.headers["www-authenticate"]
+    assert signed_in.status_code == 200
+    assert [tool["name"] for tool in signed_in.json()["result"]["tools"]] == ["convert_units"]
+
 
 def test_make_help_is_the_default_and_lists_every_target(default_project: Path) -> None:
     makefile = (default_project / "Makefile").read_text()
@@ -142,7 +177,11 @@ def test_slug_and_package_derive_from_the_name(
 @pytest.mark.parametrize(
     ("answers", "message"),
     [
-        ({"project_name": "   "}, """'project_name': "   " is not allowed: give any name"""),
+        ({"project_name": "   "}, """'project_name': "   " is not allowed: give a one-line name"""),
+        (
+            {"domain": "hosted-zone", "domain_name": "example.com", "hosted_zone_name": "com"},
+            """'hosted_zone_name': "com" is not allowed: use the zone that holds example.com""",
+        ),
         (
             {"project_slug": "Bad_Slug"},
             """'project_slug': "Bad_Slug" is not allowed: use lowercase letters, digits and """

@@ -22,7 +22,12 @@ CERTIFICATE_ARN = (
 
 
 IDENTITY = [
-    Ask("Human-readable name", "Weather Tools", wrong=" ", refused='" " is not allowed'),
+    Ask(
+        "Human-readable name",
+        "Weather Tools",
+        wrong=" ",
+        refused='" " is not allowed: give a one-line name',
+    ),
     Ask(
         "Short name for the repository",
         "weather-tools",
@@ -146,7 +151,8 @@ EXPECTED = {
 NEXT_STEPS = {
     "defaults": (["make token", "make user-add EMAIL="], ["secret-set", "CNAME", "Cost:"]),
     "rest-oidc-new-vpc-certificate-postgres": (
-        ["make token", 'people sign in at https://tenant.example.com/; tokens must carry aud "weather-api"',
+        ["make token", 'its tokens must carry aud "weather-api"',
+         "make smoke TOKEN=<an access token from https://tenant.example.com/>",
          "make secret-set NAME=database", "make secret-set NAME=api_key",
          "point weather.example.com at DomainTarget with a CNAME", "NAT gateway bills about $33"],
         ["user-add"],
@@ -188,7 +194,7 @@ def test_typed_answers_make_a_project_that_passes_its_own_checks(tmp_path: Path,
 
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert {key: answers.get(key) for key in EXPECTED[name]} == EXPECTED[name]
-    assert "Traceback" not in terminal.text()
+    assert "Traceback" not in terminal.transcript
     message = terminal.text().split("is ready in", 1)[1]
     present, absent = NEXT_STEPS[name]
     assert [line for line in present if line not in message] == [], message

@@ -55,10 +55,12 @@ def template(tmp_path: Path) -> Path:
     return template
 
 
-def generate(template: Path, tmp_path: Path) -> Path:
+def generate(template: Path, tmp_path: Path, *data: str) -> Path:
     """A project from the template's newest tag, committed, as a user starts out."""
     project = tmp_path / "project"
-    run([str(TOOLS_BIN / "copier"), "copy", "--defaults", str(template), str(project)], tmp_path)
+    answers = [arg for answer in data for arg in ("--data", answer)]
+    copier = [str(TOOLS_BIN / "copier"), "copy", "--defaults", *answers]
+    run([*copier, str(template), str(project)], tmp_path)
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "generated")
@@ -224,7 +226,8 @@ DEFAULT_QUESTIONS = [
 
 
 def test_interactive_update_offers_the_recorded_answers(template: Path, tmp_path: Path) -> None:
-    project = generate(template, tmp_path)
+    # Answers other than the defaults, so that keeping them shows.
+    project = generate(template, tmp_path, "auth=iam", "aws_region=eu-west-2", "database=postgres")
     edit(template / "template" / "Makefile.jinja", "# Run `make`", "# Template v2. Run `make`")
     release_template(template, "v0.2.0")
 
@@ -238,7 +241,11 @@ def test_interactive_update_offers_the_recorded_answers(template: Path, tmp_path
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.2.0"
     assert answers["memory_mb"] == 1024
-    assert answers["auth"] == "cognito"
+    assert (answers["auth"], answers["aws_region"], answers["database"]) == (
+        "iam",
+        "eu-west-2",
+        "postgres",
+    )
     assert "memory_mb = 1024" in (project / "deploy.toml").read_text()
     assert (project / "Makefile").read_text().startswith("# Template v2. Run `make`")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 AUTH_PROVIDERS = ("none", "cognito", "oidc", "iam")
@@ -16,6 +17,7 @@ NOT_SET_LOCALLY = (
     "make dev sets it for a local issuer; a server you start yourself takes it from make "
     "outputs, or runs without auth (locally only) with MCP_AUTH_DISABLED=1"
 )
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -176,8 +178,10 @@ def _check_token_settings(config: AuthConfig) -> None:
 
 
 def _is_secure_url(url: str) -> bool:
-    # Plain http only for a loopback issuer, as in tests and local identity providers.
-    return url.startswith("https://") or url.startswith(("http://127.0.0.1", "http://localhost"))
+    # Plain http only for a loopback issuer, as in tests and local identity providers; the
+    # host is compared whole, so http://localhost.example.com is not loopback.
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
 
 
 def _words(raw: str) -> tuple[str, ...]:
