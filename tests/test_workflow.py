@@ -166,5 +166,15 @@ def test_the_template_tests_every_change_and_releases_only_main_after_its_tests(
 def test_the_changelog_opens_with_the_version_the_release_job_tags() -> None:
     changelog = (TEMPLATE_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     newest = re.findall(r"^## .*$", changelog, re.MULTILINE)[0]
-
     assert re.fullmatch(r"## v\d+\.\d+\.\d+ \(\d{4}-\d{2}-\d{2}\)", newest), newest
+
+    # The release job's own first line reads the version it tags; run it on this CHANGELOG.
+    workflow = yaml.safe_load((TEMPLATE_ROOT / WORKFLOW).read_text(encoding="utf-8"))
+    script = workflow["jobs"]["release"]["steps"][-1]["run"]
+    reads_version = script.splitlines()[0]
+    assert reads_version.startswith("version=")
+    tagged = subprocess.run(
+        ["bash", "-c", f'{reads_version}\necho "$version"'],
+        cwd=TEMPLATE_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert tagged == newest.split()[1]
