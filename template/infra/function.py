@@ -19,6 +19,16 @@ ARCHITECTURES = {
     "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
     "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
 }
+# What a function in a VPC needs to manage its network interfaces: the EC2 actions of
+# AWSLambdaVPCAccessExecutionRole, without its log permissions for every log group.
+NETWORK_INTERFACE_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
 
 
 class McpFunction(Construct):
@@ -55,6 +65,13 @@ class McpFunction(Construct):
             **(network.function_options() if network else {}),
         )
         self._grant_secrets(settings, role)
+        if network:
+            # CDK adds AWSLambdaVPCAccessExecutionRole only to roles it creates itself. Lambda
+            # checks these when it creates the function, so they sit in the role's default
+            # policy, which the function depends on.
+            role.add_to_policy(
+                iam.PolicyStatement(actions=NETWORK_INTERFACE_ACTIONS, resources=["*"])
+            )
         self.target: lambda_.IFunction = self.function
         if config.provisioned_concurrency > 0:
             self.target = lambda_.Alias(
@@ -64,32 +81,25 @@ class McpFunction(Construct):
                 version=self.function.current_version,
                 provisioned_concurrent_executions=config.provisioned_concurrency,
             )
-        self._explain_wildcards(role, settings)
-        if network:
-            NagSuppressions.add_resource_suppressions(
-                role,
-                [
-                    NagPackSuppression(
-                        id="AwsSolutions-IAM4",
-                        reason="In a VPC, Lambda needs AWSLambdaVPCAccessExecutionRole to manage "
-                        "the function's network interfaces; CDK attaches this AWS-managed policy.",
-                    )
-                ],
-                apply_to_children=True,
-            )
+        self._explain_wildcards(role, settings, in_vpc=network is not None)
 
     def _grant_secrets(self, settings: DeploySettings, role: iam.IRole) -> None:
         for key, name in settings.secrets.items():
             secret = secretsmanager.Secret.from_secret_name_v2(self, f"Secret-{key}", name)
             secret.grant_read(role)
 
-    def _explain_wildcards(self, role: iam.Role, settings: DeploySettings) -> None:
+    def _explain_wildcards(self, role: iam.Role, settings: DeploySettings, in_vpc: bool) -> None:
         reasons = [
             "Log streams are created at run time; the grant is limited to this function's "
             "log group (its ARN ends in :*)."
         ]
         if settings.observability.tracing:
             reasons.append("X-Ray PutTraceSegments and PutTelemetryRecords take no resource but *.")
+        if in_vpc:
+            reasons.append(
+                "Lambda manages the function's network interfaces with its role; AWS grants "
+                "these EC2 actions on * in AWSLambdaVPCAccessExecutionRole."
+            )
         if settings.secrets:
             reasons.append(
                 "Secrets Manager appends a random 6-character suffix to each secret ARN; the "
