@@ -37,7 +37,10 @@ CORS_ALLOW_HEADERS = [
     "Last-Event-ID",
 ]
 CORS_EXPOSE_HEADERS = ["Mcp-Session-Id", "Mcp-Protocol-Version"]
-# One JSON object per request; these $context variables exist for both API types.
+# One JSON object per request; these $context variables exist for both API types. Who
+# called: the token's subject and client (cognito, oidc), the token authorizer's principal
+# (a REST API with oidc) or the signed caller (iam); and why a request was refused. Never
+# the token: API Gateway has no variable for the Authorization header.
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -49,6 +52,12 @@ ACCESS_LOG_FORMAT = json.dumps(
         "protocol": "$context.protocol",
         "responseLength": "$context.responseLength",
         "integrationLatency": "$context.integrationLatency",
+        "sub": "$context.authorizer.claims.sub",
+        "clientId": "$context.authorizer.claims.client_id",
+        "principal": "$context.authorizer.principalId",
+        "caller": "$context.identity.userArn",
+        "authorizerError": "$context.authorizer.error",
+        "error": "$context.error.message",
     }
 )
 METADATA_PATHS = (
