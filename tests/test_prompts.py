@@ -152,7 +152,7 @@ NEXT_STEPS = {
     "defaults": (["make token", "make user-add EMAIL="], ["secret-set", "CNAME", "Cost:"]),
     "rest-oidc-new-vpc-certificate-postgres": (
         ["make token", 'its tokens must carry aud "weather-api"',
-         "make smoke TOKEN=<an access token from https://tenant.example.com/>",
+         "MCP_TOKEN=<an access token from https://tenant.example.com/> make smoke",
          "make secret-set NAME=database", "make secret-set NAME=api_key",
          "point weather.example.com at DomainTarget with a CNAME", "NAT gateway bills about $33"],
         ["user-add"],

@@ -38,6 +38,9 @@ RESERVED_ENVIRONMENT = re.compile(
     r"_HANDLER|_X_AMZN_TRACE_ID|AWS_(REGION|DEFAULT_REGION|EXECUTION_ENV|ACCESS_KEY|ACCESS_KEY_ID"
     r"|SECRET_ACCESS_KEY|SESSION_TOKEN|LAMBDA_\w+|XRAY_\w+)|LAMBDA_TASK_ROOT|LAMBDA_RUNTIME_DIR"
 )
+# The Lambda Web Adapter's own settings, which the Dockerfile owns: RUST_LOG=debug would
+# make it log every request's Authorization header.
+ADAPTER_ENVIRONMENT = re.compile(r"RUST_LOG|AWS_LWA_\w+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
@@ -340,6 +343,9 @@ def _environment(table: Any, problems: list[Problem]) -> dict[str, str]:
         if not ENV_NAME.fullmatch(name) or RESERVED_ENVIRONMENT.fullmatch(name):
             allowed = "use letters, digits and _ and not a name Lambda reserves (AWS_REGION, ...)"
             problems.append(Problem(section, name, value, f"the name is not allowed: {allowed}"))
+        elif ADAPTER_ENVIRONMENT.fullmatch(name):
+            why = "it configures the Lambda Web Adapter, set in the Dockerfile; RUST_LOG=debug "
+            problems.append(Problem(section, name, value, why + "logs every Authorization header"))
         elif not isinstance(value, str):
             problems.append(Problem(section, name, value, f'use a string, e.g. "{value}"'))
     return dict(table)

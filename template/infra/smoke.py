@@ -1,15 +1,16 @@
 """`make smoke`: a real MCP client calls the deployed server; any failure exits non-zero.
 
-It authenticates as deploy.toml's [auth] asks (a Cognito machine token, a token you pass,
-or a SigV4 signature), negotiates like any client (discover, or the initialize handshake),
+It authenticates as deploy.toml's [auth] asks (a Cognito machine token, a token you pass
+in MCP_TOKEN, or a SigV4 signature), negotiates like any client (discover, or the initialize handshake),
 lists the tools, and calls the tool named in [smoke] with its arguments.
 
-    python -m infra.smoke [--url URL] [--token TOKEN] [--auth none] [--profile PROFILE]
+    MCP_TOKEN=... python -m infra.smoke [--url URL] [--auth none] [--profile PROFILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Generator
 
@@ -19,6 +20,9 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from .settings import DeployConfigError, DeploySettings, SmokeSettings, load_settings
+
+# A bearer token to send instead of fetching one.
+TOKEN_VARIABLE = "MCP_TOKEN"
 
 
 class SmokeFailure(RuntimeError):
@@ -79,10 +83,9 @@ def http_client_for(settings: DeploySettings, args: argparse.Namespace) -> httpx
     """An HTTP client that authenticates the way deploy.toml's [auth] asks."""
     provider = args.auth or settings.auth.provider
     timeout = httpx2.Timeout(30, read=120)
-    if args.token:
-        return httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {args.token}"}, timeout=timeout
-        )
+    # From the environment, never the command line, where make, shells and CI logs echo it.
+    if token := os.environ.get(TOKEN_VARIABLE):
+        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
     if provider == "cognito":
         from .ops import machine_token, session
 
@@ -90,7 +93,7 @@ def http_client_for(settings: DeploySettings, args: argparse.Namespace) -> httpx
         return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
     if provider == "oidc":
         raise SmokeFailure(
-            'with [auth] provider = "oidc", pass a token: make smoke TOKEN=<access token>'
+            f'with [auth] provider = "oidc", pass a token: {TOKEN_VARIABLE}=<access token> make smoke'
         )
     if provider == "iam":
         from .ops import session
@@ -107,7 +110,6 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m infra.smoke", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--url", help="MCP endpoint; default: the stack's McpEndpoint output")
-    parser.add_argument("--token", help="a bearer token to send instead of fetching one")
     parser.add_argument("--auth", choices=["none"], help="send no credentials (for a local server)")
     parser.add_argument("--profile", help="AWS profile for the stack outputs and credentials")
     args = parser.parse_args(argv)

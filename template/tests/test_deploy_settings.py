@@ -98,6 +98,19 @@ def test_the_shipped_file_is_valid() -> None:
         ),
         (
             "lambda.environment",
+            "RUST_LOG",
+            "debug",
+            '[lambda.environment] RUST_LOG = "debug" is not allowed: it configures the Lambda '
+            "Web Adapter, set in the Dockerfile; RUST_LOG=debug logs every Authorization header",
+        ),
+        (
+            "lambda.environment",
+            "AWS_LWA_PORT",
+            "9000",
+            '[lambda.environment] AWS_LWA_PORT = "9000" is not allowed: it configures the Lambda',
+        ),
+        (
+            "lambda.environment",
             "DEBUG",
             True,
             '[lambda.environment] DEBUG = true is not allowed: use a string, e.g. "True"',
