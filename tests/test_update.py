@@ -211,6 +211,12 @@ def test_settings_that_were_questions_keep_their_answers(template: Path, tmp_pat
                  "alarms = true", 'alarm_email = "ops@example.com"', "log_retention_days = 7",
                  'cors_origins = ["https://app.example.com"]', "access_token_minutes = 15"]:  # fmt: skip
         assert line in before and line in deploy, line
+    # The Python version moved from deploy.toml to the Dockerfile's FROM line; the update
+    # moves it, keeping the answer.
+    assert 'python_version = "3.13"' in before
+    assert "python_version" not in deploy
+    dockerfile = (project / "Dockerfile").read_text()
+    assert "FROM public.ecr.aws/docker/library/python:3.13-slim@sha256:" in dockerfile
     assert not conflicted_files(project)
 
 

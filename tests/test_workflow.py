@@ -70,12 +70,26 @@ def test_the_workflow_follows_githubs_schema(repository: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dependabot_keeps_the_pins_current(project: Path) -> None:
+# What each Dependabot ecosystem reads, as the generated project has it.
+MANIFESTS = {
+    "github-actions": WORKFLOW,
+    "uv": Path("pyproject.toml"),
+    "docker": Path("Dockerfile"),
+    "npm": Path("package-lock.json"),
+}
+
+
+def test_dependabot_keeps_every_pin_current(project: Path) -> None:
     result = schema_check(project, "vendor.dependabot", DEPENDABOT)
     config = yaml.safe_load((project / DEPENDABOT).read_text(encoding="utf-8"))
+    updates = {update["package-ecosystem"]: update for update in config["updates"]}
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [update["package-ecosystem"] for update in config["updates"]] == ["github-actions"]
+    assert updates.keys() == MANIFESTS.keys()
+    for ecosystem, update in updates.items():
+        assert (project / update["directory"].lstrip("/") / MANIFESTS[ecosystem]).is_file()
+        assert update["schedule"]["interval"] == "weekly", ecosystem
+        assert update["groups"], f"{ecosystem}: one grouped pull request, not one per package"
 
 
 def test_zizmor_finds_nothing_of_medium_severity_or_above(repository: Path) -> None:
@@ -165,7 +179,9 @@ def test_the_template_tests_every_change_and_releases_only_main_after_its_tests(
 
 def test_the_changelog_opens_with_the_version_the_release_job_tags() -> None:
     changelog = (TEMPLATE_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    newest = re.findall(r"^## .*$", changelog, re.MULTILINE)[0]
+    # Work merged since the last release collects under "## Unreleased", which is never tagged.
+    headings = re.findall(r"^## .*$", changelog, re.MULTILINE)
+    newest = headings[1] if headings[0] == "## Unreleased" else headings[0]
     assert re.fullmatch(r"## v\d+\.\d+\.\d+ \(\d{4}-\d{2}-\d{2}\)", newest), newest
 
     # The release job's own first line reads the version it tags; run it on this CHANGELOG.

@@ -135,7 +135,6 @@ def server_image(
     return lambda_.DockerImageCode.from_image_asset(
         str(PROJECT_ROOT),
         platform=ARCHITECTURES[settings.function.architecture][1],
-        build_args={"PYTHON_VERSION": settings.function.python_version},
         cmd=command,
     )
 

@@ -177,7 +177,6 @@ def setting(settings: DeploySettings, name: str) -> str:
         "region": settings.region,
         "profile": settings.profile,
         "platform": PLATFORMS[settings.function.architecture],
-        "python": settings.function.python_version,
     }[name]
 
 
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     user = commands.add_parser("user-add", help="invite a person to the user pool (cognito)")
     user.add_argument("email")
     value = commands.add_parser("setting", help="print one deploy.toml value for the Makefile")
-    value.add_argument("name", choices=["stack", "region", "profile", "platform", "python"])
+    value.add_argument("name", choices=["stack", "region", "profile", "platform"])
     args = parser.parse_args(argv)
 
     try:

@@ -88,7 +88,6 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "memory_mb": Field(whole_number(128, 10240), 512),
         "timeout_seconds": Field(whole_number(1, 900), 29),
         "architecture": Field(one_of("arm64", "x86_64"), "arm64"),
-        "python_version": Field(one_of("3.12", "3.13", "3.14"), "3.13"),
         "reserved_concurrency": Field(whole_number(1, 10000), None),
         "provisioned_concurrency": Field(whole_number(0, 10000), 0),
         "environment": Field(lambda table: table, {}),
@@ -176,6 +175,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
 }
 OPTIONAL_SECTIONS = ("secrets",)
+# Keys this file no longer has, and where each went; `copier update` removes them unless edited.
+MOVED = {("lambda", "python_version"): "it moved to the Dockerfile's FROM line"}
 
 
 class DeployConfigError(ValueError):
@@ -191,7 +192,6 @@ class FunctionSettings:
     memory_mb: int
     timeout_seconds: int
     architecture: str
-    python_version: str
     reserved_concurrency: int | None
     provisioned_concurrency: int
     environment: dict[str, str]
@@ -301,8 +301,13 @@ def parse_settings(document: dict[str, Any], path: Path = DEPLOY_FILE) -> Deploy
         if section not in SCHEMA and section not in OPTIONAL_SECTIONS:
             known = ", ".join(f"[{name}]" for name in (*SCHEMA, *OPTIONAL_SECTIONS))
             problems.append(f"[{section}] is not a known section: use {known}")
+    tables = {section: document.get(section, {}) for section in SCHEMA}
+    for (section, key), where in MOVED.items():
+        if isinstance(tables[section], dict) and key in tables[section]:
+            found.append(Problem(section, key, tables[section][key], f"{where}; delete it here"))
+            tables[section] = {k: v for k, v in tables[section].items() if k != key}
     values = {
-        section: SectionReader(section, document.get(section, {}), found).read(fields)
+        section: SectionReader(section, tables[section], found).read(fields)
         for section, fields in SCHEMA.items()
     }
     environment = _environment(values["lambda"]["environment"], found)

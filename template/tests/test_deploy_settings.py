@@ -171,6 +171,13 @@ def test_unknown_section_and_missing_key_are_both_reported() -> None:
     ]
 
 
+def test_python_version_of_an_older_file_is_refused_once_and_points_to_the_dockerfile() -> None:
+    assert problems_of(with_change("lambda", "python_version", "3.13")) == [
+        'deploy.toml: [lambda] python_version = "3.13" is not allowed: '
+        "it moved to the Dockerfile's FROM line; delete it here"
+    ]
+
+
 def test_broken_toml_names_the_line(tmp_path: Path) -> None:
     broken = tmp_path / "deploy.toml"
     broken.write_text("[lambda]\nmemory_mb = 512 MB\n", encoding="utf-8")
