@@ -149,7 +149,11 @@ def test_deploys_are_gated_and_never_race(workflow: dict) -> None:
     assert deploy["needs"] == "check"
     assert deploy["environment"] == "production"
     assert deploy["concurrency"]["cancel-in-progress"] is False
-    assert "github.event.repository.default_branch" in deploy["if"]
+    # Only the default branch deploys, pushed or started by hand: the role trusts no other ref.
+    assert deploy["if"] == (
+        "(github.event_name == 'push' || github.event_name == 'workflow_dispatch') && "
+        "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    )
     assert set(workflow["on"]) == {"pull_request", "push", "workflow_dispatch"}
     credentials = next(
         step for step in deploy["steps"] if "configure-aws-credentials" in step.get("uses", "")

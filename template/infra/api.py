@@ -81,7 +81,8 @@ OPEN_BY_DESIGN = (
 
 
 class McpApi(Construct):
-    """`endpoint` is the API's base URL; MCP clients connect to `mcp_endpoint`."""
+    """`endpoint` is the API's base URL; MCP clients connect to `mcp_endpoint`. `api_id` is
+    API Gateway's id for it, either type."""
 
     def __init__(
         self,
@@ -130,6 +131,7 @@ class McpApi(Construct):
             create_default_stage=False,
             disable_execute_api_endpoint=self.default_endpoint_off,
         )
+        self.api_id = api.api_id
         integration = http_integrations.HttpLambdaIntegration("Function", target)
         protected = api.add_routes(
             path=f"/{MCP_PATH}",
@@ -214,6 +216,7 @@ class McpApi(Construct):
                 max_age=Duration.hours(1),
             ),
         )
+        self.api_id = api.rest_api_id
         integration = rest.LambdaIntegration(target)
         mcp = api.root.add_resource(MCP_PATH)
         for method in MCP_METHODS:

@@ -3,13 +3,17 @@
 A small stack of its own, <server name>-ci, so the server stack never manages the
 permissions it is deployed with. It creates the account's GitHub OIDC provider, or reuses
 yours (OIDC_PROVIDER_ARN=...; an account holds one per issuer), and a role that only
-workflow jobs of one repository, running in its `production` environment, may assume.
+workflow jobs of one repository, running in its `production` environment on its default
+branch, may assume (see github_trust.py for the GitHub side).
 
 The role does what `make deploy` and `make smoke` need: assume the CDK bootstrap roles
-(which hold the deployment permissions), read the server stack's outputs, read the Cognito
-machine client's secret for a token, and sign requests to /mcp for `iam`.
+(which hold the deployment permissions), read the server stack's outputs, and, for the
+smoke test, read the machine client's secret from this server's user pool (cognito) or
+sign requests to this server's /mcp (iam). Those two name the deployed server's user pool
+or API, so the server is deployed first.
 
-Run as `python -m infra.ci_role` by the CDK CLI (see the Makefile), with REPO=owner/name.
+Run as `python -m infra.ci_role` by the CDK CLI (see the Makefile), with REPO=owner/name
+and BRANCH= (both found from git and gh when empty), then with --configure-github.
 """
 
 from __future__ import annotations
@@ -22,27 +26,40 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
+import boto3
 from aws_cdk import aws_iam as iam
+from botocore.exceptions import BotoCoreError, ClientError
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from . import github_trust
+from .bootstrap_policy import CDK_QUALIFIER, GITHUB_ISSUER
+from .ops import OperationError, session, stack_outputs
 from .settings import PROJECT_ROOT, DeployConfigError, DeploySettings, load_settings
 
-GITHUB_ISSUER = "token.actions.githubusercontent.com"
-# `cdk bootstrap`'s default qualifier, part of its roles' names.
-CDK_QUALIFIER = "hnb659fds"
-# The GitHub environment the deploy job runs in (.github/workflows/ci.yml).
-ENVIRONMENT = "production"
 REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
+# A branch name, stricter than git: letters, digits, . _ / -; no "..", and no "/" or "." at
+# either end.
+BRANCH = re.compile(r"(?!.*\.\.)(?![/.])[A-Za-z0-9._/-]+(?<![/.])")
 PROVIDER_ARN = re.compile(rf"arn:aws[a-z-]*:iam::\d{{12}}:oidc-provider/{re.escape(GITHUB_ISSUER)}")
+# The server stack output each smoke-test grant is limited to, by auth provider.
+SMOKE_TARGET_OUTPUTS = {"cognito": "UserPoolId", "iam": "ApiId"}
+
+
+class NotDeployedError(RuntimeError):
+    """The server stack, or the output a grant needs, is not there yet."""
 
 
 class CiRoleStack(cdk.Stack):
+    """`smoke_target` is the deployed server's user pool id (cognito) or API id (iam)."""
+
     def __init__(
         self,
         scope: Construct,
         settings: DeploySettings,
         repository: str,
+        branch: str,
+        smoke_target: str,
         provider_arn: str = "",
         **kwargs,
     ) -> None:
@@ -60,14 +77,14 @@ class CiRoleStack(cdk.Stack):
         role = iam.Role(
             self,
             "DeployRole",
-            description=f"GitHub Actions deploys {settings.name} from {repository}",
+            description=f"GitHub Actions deploys {settings.name} from {repository} {branch}",
             max_session_duration=cdk.Duration.hours(1),
             assumed_by=iam.WebIdentityPrincipal(
                 provider.oidc_provider_arn,
                 conditions={
                     "StringEquals": {
                         f"{GITHUB_ISSUER}:aud": "sts.amazonaws.com",
-                        f"{GITHUB_ISSUER}:sub": f"repo:{repository}:environment:{ENVIRONMENT}",
+                        f"{GITHUB_ISSUER}:sub": github_trust.subject(repository, branch),
                     }
                 },
             ),
@@ -83,15 +100,23 @@ class CiRoleStack(cdk.Stack):
                 actions=["cloudformation:DescribeStacks"],
                 resources=[f"arn:aws:cloudformation:{region}:{account}:stack/{settings.name}/*"],
             ),
-            iam.PolicyStatement(
-                actions=["cognito-idp:DescribeUserPoolClient"],
-                resources=[f"arn:aws:cognito-idp:{region}:{account}:userpool/*"],
-            ),
-            iam.PolicyStatement(
-                actions=["execute-api:Invoke"],
-                resources=[f"arn:aws:execute-api:{region}:{account}:*/*/*/mcp"],
-            ),
         ]
+        if settings.auth.provider == "cognito":
+            # make smoke reads the machine client's secret to get a token.
+            statements.append(
+                iam.PolicyStatement(
+                    actions=["cognito-idp:DescribeUserPoolClient"],
+                    resources=[f"arn:aws:cognito-idp:{region}:{account}:userpool/{smoke_target}"],
+                )
+            )
+        if settings.auth.provider == "iam":
+            # make smoke signs its requests to /mcp; any stage, any method.
+            statements.append(
+                iam.PolicyStatement(
+                    actions=["execute-api:Invoke"],
+                    resources=[f"arn:aws:execute-api:{region}:{account}:{smoke_target}/*/*/mcp"],
+                )
+            )
         for statement in statements:
             role.add_to_policy(statement)
         NagSuppressions.add_resource_suppressions(
@@ -99,9 +124,10 @@ class CiRoleStack(cdk.Stack):
             [
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
-                    reason="The names are known only in part before the first deploy: the CDK "
-                    "bootstrap roles by qualifier, the user pool and API ids the server stack "
-                    "creates. Each grant stays within this account and region.",
+                    reason="Each wildcard stands for a part of a name fixed elsewhere: the "
+                    "kind of CDK bootstrap role (deploy, lookup, publishing) under the default "
+                    "qualifier, the server stack's id suffix, and, for iam, the stage and "
+                    "method of this API's /mcp.",
                 )
             ],
             apply_to_children=True,
@@ -112,6 +138,21 @@ class CiRoleStack(cdk.Stack):
             value=role.role_arn,
             description="Set it as the GitHub variable AWS_DEPLOY_ROLE_ARN",
         ).override_logical_id("DeployRoleArn")
+
+
+def smoke_target(settings: DeploySettings, aws: boto3.Session) -> str:
+    """The id the smoke-test grant names, from the deployed server stack; "" if none is needed."""
+    output = SMOKE_TARGET_OUTPUTS.get(settings.auth.provider)
+    if output is None:
+        return ""
+    try:
+        return stack_outputs(settings, aws)[output]
+    except (OperationError, KeyError):
+        raise NotDeployedError(
+            f"make ci-role: the role's smoke-test grant names the server's {output}, and stack "
+            f"{settings.name} in {settings.region} has none yet: deploy the server first: "
+            "make deploy"
+        ) from None
 
 
 def repository_from_git() -> str:
@@ -134,12 +175,17 @@ def repository_from_url(url: str) -> str:
     return match.group(1) if match else ""
 
 
-def input_problems(repository: str, provider_arn: str) -> list[str]:
+def input_problems(repository: str, branch: str, provider_arn: str) -> list[str]:
     problems = []
     if not REPOSITORY.fullmatch(repository):
         problems.append(
             f"REPO={repository!r} is not allowed: use the GitHub repository as owner/name, "
             "e.g. REPO=octo-org/weather-mcp (make ci-role reads it from the origin remote)"
+        )
+    if not BRANCH.fullmatch(branch):
+        problems.append(
+            f"BRANCH={branch!r} is not allowed: use the repository's default branch, e.g. "
+            "BRANCH=main (make ci-role asks gh, or reads origin/HEAD: git remote set-head origin -a)"
         )
     if provider_arn and not PROVIDER_ARN.fullmatch(provider_arn):
         problems.append(
@@ -151,39 +197,55 @@ def input_problems(repository: str, provider_arn: str) -> list[str]:
 
 
 def build_app(
-    settings: DeploySettings, repository: str, provider_arn: str = "", outdir: str | None = None
+    settings: DeploySettings,
+    repository: str,
+    branch: str,
+    smoke_target: str,
+    provider_arn: str = "",
+    outdir: str | None = None,
 ) -> cdk.App:
     context = json.loads((PROJECT_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
     app = cdk.App(outdir=outdir, context=context)
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
-    CiRoleStack(app, settings, repository, provider_arn, env=env)
+    CiRoleStack(app, settings, repository, branch, smoke_target, provider_arn, env=env)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return app
 
 
-def show_arn(outputs_file: str) -> None:
+def configure_github(repository: str, branch: str, outputs_file: str) -> None:
+    """After the deploy: GitHub's side of the trust, then where to put the role's ARN."""
+    print(github_trust.configure(repository, branch, PROJECT_ROOT))
     outputs = json.loads(Path(outputs_file).read_text(encoding="utf-8"))
     arn = next(stack["DeployRoleArn"] for stack in outputs.values() if "DeployRoleArn" in stack)
     print(
         f"Deploy role: {arn}\nSet it where the workflow reads it, e.g.:\n"
-        f"  gh variable set AWS_DEPLOY_ROLE_ARN --env {ENVIRONMENT} --body {arn}"
+        f"  gh variable set AWS_DEPLOY_ROLE_ARN --env {github_trust.ENVIRONMENT} --body {arn}"
     )
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--show-arn"]:
-        show_arn(sys.argv[2])
-        return
     repository = os.environ.get("REPO", "").strip() or repository_from_git()
+    branch = os.environ.get("BRANCH", "").strip() or github_trust.default_branch(
+        repository, PROJECT_ROOT
+    )
     provider_arn = os.environ.get("OIDC_PROVIDER_ARN", "").strip()
-    problems = input_problems(repository, provider_arn)
+    problems = input_problems(repository, branch, provider_arn)
     if problems:
         sys.exit("\n".join(f"make ci-role: {problem}" for problem in problems))
     try:
+        if sys.argv[1:2] == ["--configure-github"]:
+            configure_github(repository, branch, sys.argv[2])
+            return
         settings = load_settings()
-    except DeployConfigError as error:
+        # PROFILE as the Makefile resolved it; unset (a bare cdk run) means deploy.toml's.
+        target = smoke_target(settings, session(settings, os.environ.get("PROFILE")))
+    except (DeployConfigError, OperationError, NotDeployedError) as error:
         sys.exit(str(error))
-    build_app(settings, repository, provider_arn).synth()
+    except github_trust.GitHubRefusedError as error:
+        sys.exit(f"make ci-role: {error}")
+    except (BotoCoreError, ClientError) as error:
+        sys.exit(f"make ci-role: AWS refused to describe the server stack: {error}")
+    build_app(settings, repository, branch, target, provider_arn).synth()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class McpServerStack(Stack):
             Alarms(self, "Alarms", settings, function.function)
 
         CfnOutput(self, "ApiEndpoint", value=api.endpoint, description="Base URL of the API")
+        CfnOutput(self, "ApiId", value=api.api_id, description="API Gateway's id for the API")
         CfnOutput(self, "McpEndpoint", value=api.mcp_endpoint, description="Point MCP clients here")
         CfnOutput(self, "FunctionName", value=function.function.function_name)
         CfnOutput(self, "LogGroupName", value=function.log_group.log_group_name)
