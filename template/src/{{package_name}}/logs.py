@@ -104,11 +104,11 @@ class RequestLogMiddleware:
                 _log_request(scope, b"".join(body_chunks), status, started, fields)
             await send(message)
 
-        reset_token = _request_fields.set(fields)
+        previous_fields = _request_fields.set(fields)
         try:
             await self.app(scope, receive_and_keep, send_and_log)
         finally:
-            _request_fields.reset(reset_token)
+            _request_fields.reset(previous_fields)
 
 
 def _log_request(
