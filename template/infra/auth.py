@@ -196,6 +196,8 @@ class McpAuth(Construct):
             variables["AUTH_CLIENT_IDS"] = ",".join(self.client_ids)
         if self.provider == "oidc":
             variables["AUTH_AUDIENCE"] = self.settings.auth.audience
+        if self.provider == "iam" and self.settings.auth.allowed_principals:
+            variables["AUTH_ALLOWED_PRINCIPALS"] = ",".join(self.settings.auth.allowed_principals)
         return variables
 
     def add_outputs(self, mcp_invoke_arns: list[str]) -> None:

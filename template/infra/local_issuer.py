@@ -9,7 +9,9 @@ all a development issuer is for.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hmac
 import json
 import threading
 import time
@@ -42,7 +44,11 @@ class SigningKey:
 class Issuer:
     """Serves on 127.0.0.1 at `url`, which keeps `path` as given: "/realms/x", "/" or "".
 
-    `keys` may be replaced to rotate them, and `down = True` answers 503 to everything.
+    `keys` may be replaced to rotate them, `down = True` answers 503 to everything,
+    `jwks_cache_control` is the JWKS's Cache-Control header (none when empty), and
+    `discovery_changes` are merged into the OpenID discovery document. With a
+    `client_secret`, the token endpoint wants it with CLIENT_ID in HTTP Basic, as Cognito's
+    confidential app clients do.
     """
 
     def __init__(
@@ -51,12 +57,16 @@ class Issuer:
         audience: str = AUDIENCE,
         scopes: tuple[str, ...] = (SCOPE,),
         path: str = "",
+        client_secret: str = "",
     ) -> None:
         self.audience = audience
+        self.client_secret = client_secret
         self.scopes = scopes
         self.keys = [SigningKey()]
         self.fetches = 0  # of the JWKS
         self.down = False
+        self.jwks_cache_control = ""
+        self.discovery_changes: dict[str, object] = {}
         routes = functools.partial(IssuerRoutes, issuer=self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), routes)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -101,7 +111,8 @@ class IssuerRoutes(BaseHTTPRequestHandler):
         url = self.issuer.origin + self.path
         if url == self.issuer.jwks_url:
             self.issuer.fetches += 1
-            self.answer(200, {"keys": [key.jwk() for key in self.issuer.keys]})
+            keys = {"keys": [key.jwk() for key in self.issuer.keys]}
+            self.answer(200, keys, cache_control=self.issuer.jwks_cache_control)
         elif url == self.issuer.discovery_url:
             self.answer(
                 200,
@@ -111,6 +122,7 @@ class IssuerRoutes(BaseHTTPRequestHandler):
                     "token_endpoint": self.issuer.token_url,
                     "grant_types_supported": ["client_credentials"],
                     "token_endpoint_auth_methods_supported": ["none"],
+                    **self.issuer.discovery_changes,
                 },
             )
         else:
@@ -122,6 +134,8 @@ class IssuerRoutes(BaseHTTPRequestHandler):
         form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
         if url != self.issuer.token_url:
             self.answer(404, {"error": "not_found"})
+        elif self.issuer.client_secret and not self.client_authenticated():
+            self.answer(401, {"error": "invalid_client"})
         elif form.get("grant_type") != "client_credentials":
             self.answer(400, {"error": "unsupported_grant_type"})
         else:
@@ -132,12 +146,19 @@ class IssuerRoutes(BaseHTTPRequestHandler):
             body = {"access_token": token, "token_type": "Bearer"}
             self.answer(200, {**body, "expires_in": TOKEN_LIFETIME_SECONDS})
 
-    def answer(self, status: int, body: dict[str, object]) -> None:
+    def client_authenticated(self) -> bool:
+        credentials = f"{CLIENT_ID}:{self.issuer.client_secret}".encode()
+        expected = f"Basic {base64.b64encode(credentials).decode()}"
+        return hmac.compare_digest(self.headers.get("Authorization", ""), expected)
+
+    def answer(self, status: int, body: dict[str, object], cache_control: str = "") -> None:
         if self.issuer.down:
             status, body = 503, {"error": "temporarily_unavailable"}
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if cache_control:
+            self.send_header("Cache-Control", cache_control)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

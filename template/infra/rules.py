@@ -68,6 +68,13 @@ def _check_auth_rules(
                 problems.append(
                     Problem("auth", key, auth[key], f'provider = "oidc" needs it, e.g. "{example}"')
                 )
+    principals = auth["allowed_principals"]
+    if principals and provider not in (None, "iam"):
+        allowed = (
+            f'it names AWS callers, which only provider = "iam" checks (provider is '
+            f"{toml_repr(provider)}): remove it"
+        )
+        problems.append(Problem("auth", "allowed_principals", list(principals), allowed))
     scopes = auth["scopes"] or ()
     if provider == "cognito" and len({scope.split("/")[0] for scope in scopes}) > 1:
         allowed = (

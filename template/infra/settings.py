@@ -58,6 +58,12 @@ CERTIFICATE_RULE = (
     'an ACM certificate ARN like "arn:aws:acm:us-east-1:123456789012:certificate/<id>"'
 )
 ENDPOINT_RULE = 'AWS service names for interface endpoints, e.g. "secretsmanager"'
+# An account id, or an IAM/STS ARN pattern where * matches any run of characters.
+PRINCIPAL = r"\d{12}|arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[A-Za-z0-9_+=.@/*-]+"
+PRINCIPAL_RULE = (
+    'account ids like "123456789012" or IAM/STS ARN patterns like '
+    '"arn:aws:iam::123456789012:role/*" or "arn:aws:sts::*:assumed-role/ci/*"'
+)
 
 
 def _aws_id(prefix: str) -> str:
@@ -129,6 +135,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "mfa": Field(one_of("off", "optional", "required"), "optional"),
         "domain_prefix": Field(text(r"|[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?", DOMAIN_RULE), ""),
         "protect_user_pool": Field(boolean, False),
+        # iam: the signed callers the server accepts; [] accepts any the gateway let through.
+        "allowed_principals": Field(list_of(text(PRINCIPAL, PRINCIPAL_RULE), PRINCIPAL_RULE), []),
     },
     "vpc": {
         "mode": Field(one_of("none", "existing", "new"), "none"),
@@ -227,6 +235,7 @@ class AuthSettings:
     mfa: str
     domain_prefix: str
     protect_user_pool: bool
+    allowed_principals: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,51 @@ def test_oidc_is_allowed_behind_either_api_type() -> None:
         assert (settings.api.type, settings.auth.provider) == (api_type, "oidc")
 
 
+def test_iam_allowed_principals_are_account_ids_or_arn_patterns() -> None:
+    principals = ["123456789012", "arn:aws:iam::123456789012:role/ci-*", "arn:aws:sts::*:*"]
+    document = copy.deepcopy(BASE)
+    document["auth"] = {"provider": "iam", "allowed_principals": principals}
+
+    assert parse_settings(document).auth.allowed_principals == tuple(principals)
+
+
+@pytest.mark.parametrize(
+    ("provider", "principal", "message"),
+    [
+        (
+            "iam",
+            "1234",
+            '[auth] allowed_principals = ["1234"] is not allowed: entry "1234" is wrong: '
+            'use account ids like "123456789012" or IAM/STS ARN patterns',
+        ),
+        (
+            "iam",
+            "arn:aws:s3:::bucket",
+            'entry "arn:aws:s3:::bucket" is wrong: use account ids like "123456789012"',
+        ),
+        (
+            "iam",
+            "arn:aws:iam::123456789012:role/ci?",
+            'entry "arn:aws:iam::123456789012:role/ci?" is wrong',
+        ),
+        (
+            "cognito",
+            "123456789012",
+            '[auth] allowed_principals = ["123456789012"] is not allowed: it names AWS callers, '
+            'which only provider = "iam" checks (provider is "cognito"): remove it',
+        ),
+    ],
+)
+def test_bad_allowed_principals_are_named(provider: str, principal: str, message: str) -> None:
+    document = copy.deepcopy(BASE)
+    document["auth"] = {"provider": provider, "allowed_principals": [principal]}
+
+    problems = problems_of(document)
+
+    assert len(problems) == 1
+    assert message in problems[0]
+
+
 def test_cognito_domain_prefix_avoids_reserved_words() -> None:
     document = copy.deepcopy(BASE)
     document["auth"] = {"provider": "cognito", "domain_prefix": "my-aws-tools"}

@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     if checks_tokens and access.required_scopes:
         mcp_app = auth.ScopeChallenge(mcp_app, access.required_scopes)
     if access.enforced == "iam":
-        mcp_app = auth.RequireGatewayIdentity(mcp_app, MCP_PATH)
+        mcp_app = auth.RequireGatewayIdentity(mcp_app, MCP_PATH, access.allowed_principals)
     app: ASGIApp = McpHttpRules(mcp_app)
     if settings.cors_allow_origins:
         app = CORSMiddleware(

@@ -7,6 +7,7 @@ locally they come from the shell (see the README's Configuration table).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,6 +19,12 @@ NOT_SET_LOCALLY = (
     "outputs, or runs without auth (locally only) with MCP_AUTH_DISABLED=1"
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# An account id, or an IAM/STS ARN pattern where * matches any run of characters.
+PRINCIPAL = re.compile(r"\d{12}|arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[A-Za-z0-9_+=.@/*-]+")
+PRINCIPAL_RULE = (
+    "use account ids (123456789012) or ARN patterns such as "
+    "arn:aws:iam::123456789012:role/* or arn:aws:sts::*:assumed-role/ci/*, separated by commas"
+)
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -38,8 +45,11 @@ class AuthConfig:
     required_scopes: tuple[str, ...] = ()
     jwks_url: str = ""
     resource_url: str = ""
+    # iam: the signed callers the server accepts; empty accepts any the gateway let through.
+    allowed_principals: tuple[str, ...] = ()
     disabled: bool = False
-    # Refetch the issuer's keys (JWKS) at most this often, however many unknown keys appear.
+    # Refetch the issuer's keys (JWKS) at most this often, however many unknown keys appear
+    # and whatever the issuer's Cache-Control says.
     jwks_refresh_seconds: float = 30.0
 
     @property
@@ -144,6 +154,7 @@ def _auth(env: Mapping[str, str], on_lambda: bool, local_resource_url: str) -> A
         resource_url=env.get("MCP_RESOURCE_URL", "").strip()
         or ("" if on_lambda else local_resource_url),
         disabled=disabled,
+        allowed_principals=_principals(provider, env.get("AUTH_ALLOWED_PRINCIPALS", "")),
     )
     if config.enforced in ("cognito", "oidc"):
         _check_token_settings(config)
@@ -161,7 +172,7 @@ def _check_token_settings(config: AuthConfig) -> None:
         raise ConfigError(
             f"AUTH_PROVIDER={provider} needs AUTH_ISSUER, the token issuer's URL; {NOT_SET_LOCALLY}"
         )
-    if not _is_secure_url(config.issuer):
+    if not is_secure_url(config.issuer):
         raise ConfigError(f"AUTH_ISSUER={config.issuer!r} is not allowed: use an https:// URL")
     if provider == "oidc" and not config.audience:
         raise ConfigError(
@@ -177,9 +188,24 @@ def _check_token_settings(config: AuthConfig) -> None:
         )
 
 
-def _is_secure_url(url: str) -> bool:
-    # Plain http only for a loopback issuer, as in tests and local identity providers; the
-    # host is compared whole, so http://localhost.example.com is not loopback.
+def _principals(provider: str, raw: str) -> tuple[str, ...]:
+    principals = _words(raw)
+    if principals and provider != "iam":
+        raise ConfigError(
+            f"AUTH_ALLOWED_PRINCIPALS={raw!r} is not allowed with AUTH_PROVIDER={provider}: "
+            "it names AWS callers, which only AUTH_PROVIDER=iam checks"
+        )
+    for principal in principals:
+        if not PRINCIPAL.fullmatch(principal):
+            raise ConfigError(
+                f"AUTH_ALLOWED_PRINCIPALS entry {principal!r} is not allowed: {PRINCIPAL_RULE}"
+            )
+    return principals
+
+
+def is_secure_url(url: str) -> bool:
+    """https, or plain http for a loopback host only (tests and local identity providers);
+    the host is compared whole, so http://localhost.example.com is not loopback."""
     parts = urlsplit(url)
     return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
 

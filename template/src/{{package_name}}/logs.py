@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,17 @@ REQUEST_LOGGER = logging.getLogger(f"{__package__}.request")
 # and its HTTP client logs every outgoing call.
 NOISY_LOGGERS = ("mcp", "mcp_types", "httpx2", "uvicorn.access")
 LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
+
+# The fields of the request being served: its id goes on every line logged while it runs,
+# and the auth checks add who called (never a token) to its request line.
+_request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields", default=None)
+
+
+def add_request_fields(**fields: str) -> None:
+    """Adds fields to the request line of the request being served, if any."""
+    current = _request_fields.get()
+    if current is not None:
+        current.update(fields)
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,6 +45,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        current = _request_fields.get()
+        if current is not None:
+            line["request_id"] = current["request_id"]
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
@@ -53,7 +68,8 @@ def configure_logging(level: str) -> None:
 
 
 class RequestLogMiddleware:
-    """Logs one line per HTTP request: JSON-RPC method, tool, status, duration, request id.
+    """Logs one line per HTTP request: JSON-RPC method, tool, status, duration, request id,
+    and the caller the auth checks identified.
 
     The body is read by the MCP transport anyway; this keeps a reference to the
     chunks as they pass and parses them only when the line is written. The line
@@ -72,6 +88,7 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         body_chunks: list[bytes] = []
         status = 500
+        fields = {"request_id": _request_id(scope)}
 
         async def receive_and_keep() -> Message:
             message = await receive()
@@ -84,26 +101,30 @@ class RequestLogMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                _log_request(scope, b"".join(body_chunks), status, started)
+                _log_request(scope, b"".join(body_chunks), status, started, fields)
             await send(message)
 
-        await self.app(scope, receive_and_keep, send_and_log)
+        previous_fields = _request_fields.set(fields)
+        try:
+            await self.app(scope, receive_and_keep, send_and_log)
+        finally:
+            _request_fields.reset(previous_fields)
 
 
-def _log_request(scope: Scope, body: bytes, status: int, started: float) -> None:
+def _log_request(
+    scope: Scope, body: bytes, status: int, started: float, fields: dict[str, Any]
+) -> None:
     method, tool = _rpc_method_and_tool(body)
-    fields = {
+    line = {
         "http_method": scope["method"],
         "path": scope["path"],
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        "request_id": _request_id(scope),
         "rpc_method": method,
         "tool": tool,
+        **fields,
     }
-    REQUEST_LOGGER.info(
-        "%s %s %s", scope["method"], scope["path"], status, extra={"fields": fields}
-    )
+    REQUEST_LOGGER.info("%s %s %s", scope["method"], scope["path"], status, extra={"fields": line})
 
 
 def _rpc_method_and_tool(body: bytes) -> tuple[str | None, str | None]:
