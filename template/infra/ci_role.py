@@ -89,16 +89,20 @@ class CiRoleStack(cdk.Stack):
                 },
             ),
         )
-        account, region = cdk.Aws.ACCOUNT_ID, settings.region
+        partition, account, region = cdk.Aws.PARTITION, cdk.Aws.ACCOUNT_ID, settings.region
         statements = [
             # CDK deploys by assuming its bootstrap roles, which hold the actual permissions.
             iam.PolicyStatement(
                 actions=["sts:AssumeRole"],
-                resources=[f"arn:aws:iam::{account}:role/cdk-{CDK_QUALIFIER}-*-{account}-{region}"],
+                resources=[
+                    f"arn:{partition}:iam::{account}:role/cdk-{CDK_QUALIFIER}-*-{account}-{region}"
+                ],
             ),
             iam.PolicyStatement(
                 actions=["cloudformation:DescribeStacks"],
-                resources=[f"arn:aws:cloudformation:{region}:{account}:stack/{settings.name}/*"],
+                resources=[
+                    f"arn:{partition}:cloudformation:{region}:{account}:stack/{settings.name}/*"
+                ],
             ),
         ]
         if settings.auth.provider == "cognito":
@@ -106,7 +110,9 @@ class CiRoleStack(cdk.Stack):
             statements.append(
                 iam.PolicyStatement(
                     actions=["cognito-idp:DescribeUserPoolClient"],
-                    resources=[f"arn:aws:cognito-idp:{region}:{account}:userpool/{smoke_target}"],
+                    resources=[
+                        f"arn:{partition}:cognito-idp:{region}:{account}:userpool/{smoke_target}"
+                    ],
                 )
             )
         if settings.auth.provider == "iam":
@@ -114,7 +120,9 @@ class CiRoleStack(cdk.Stack):
             statements.append(
                 iam.PolicyStatement(
                     actions=["execute-api:Invoke"],
-                    resources=[f"arn:aws:execute-api:{region}:{account}:{smoke_target}/*/*/mcp"],
+                    resources=[
+                        f"arn:{partition}:execute-api:{region}:{account}:{smoke_target}/*/*/mcp"
+                    ],
                 )
             )
         for statement in statements:

@@ -9,9 +9,7 @@ all a development issuer is for.
 
 from __future__ import annotations
 
-import base64
 import functools
-import hmac
 import json
 import threading
 import time
@@ -46,9 +44,7 @@ class Issuer:
 
     `keys` may be replaced to rotate them, `down = True` answers 503 to everything,
     `jwks_cache_control` is the JWKS's Cache-Control header (none when empty), and
-    `discovery_changes` are merged into the OpenID discovery document. With a
-    `client_secret`, the token endpoint wants it with CLIENT_ID in HTTP Basic, as Cognito's
-    confidential app clients do.
+    `discovery_changes` are merged into the OpenID discovery document.
     """
 
     def __init__(
@@ -57,10 +53,8 @@ class Issuer:
         audience: str = AUDIENCE,
         scopes: tuple[str, ...] = (SCOPE,),
         path: str = "",
-        client_secret: str = "",
     ) -> None:
         self.audience = audience
-        self.client_secret = client_secret
         self.scopes = scopes
         self.keys = [SigningKey()]
         self.fetches = 0  # of the JWKS
@@ -134,8 +128,6 @@ class IssuerRoutes(BaseHTTPRequestHandler):
         form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
         if url != self.issuer.token_url:
             self.answer(404, {"error": "not_found"})
-        elif self.issuer.client_secret and not self.client_authenticated():
-            self.answer(401, {"error": "invalid_client"})
         elif form.get("grant_type") != "client_credentials":
             self.answer(400, {"error": "unsupported_grant_type"})
         else:
@@ -145,11 +137,6 @@ class IssuerRoutes(BaseHTTPRequestHandler):
             )
             body = {"access_token": token, "token_type": "Bearer"}
             self.answer(200, {**body, "expires_in": TOKEN_LIFETIME_SECONDS})
-
-    def client_authenticated(self) -> bool:
-        credentials = f"{CLIENT_ID}:{self.issuer.client_secret}".encode()
-        expected = f"Basic {base64.b64encode(credentials).decode()}"
-        return hmac.compare_digest(self.headers.get("Authorization", ""), expected)
 
     def answer(self, status: int, body: dict[str, object], cache_control: str = "") -> None:
         if self.issuer.down:

@@ -58,11 +58,15 @@ CERTIFICATE_RULE = (
     'an ACM certificate ARN like "arn:aws:acm:us-east-1:123456789012:certificate/<id>"'
 )
 ENDPOINT_RULE = 'AWS service names for interface endpoints, e.g. "secretsmanager"'
-# An account id, or an IAM/STS ARN pattern where * matches any run of characters.
-PRINCIPAL = r"\d{12}|arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[A-Za-z0-9_+=.@/*-]+"
+# An account id, or an ARN pattern (* matches any run of characters) of what API Gateway
+# names as the caller: an IAM user, or a role's session, never the role itself.
+PRINCIPAL = (
+    r"\d{12}|arn:aws[a-z-]*:(iam::(\d{12}|\*):user|sts::(\d{12}|\*):assumed-role)/[\w+=.@/*-]+"
+)
 PRINCIPAL_RULE = (
-    'account ids like "123456789012" or IAM/STS ARN patterns like '
-    '"arn:aws:iam::123456789012:role/*" or "arn:aws:sts::*:assumed-role/ci/*"'
+    'account ids like "123456789012", or ARN patterns of IAM users like '
+    '"arn:aws:iam::123456789012:user/*" or of role sessions like '
+    '"arn:aws:sts::123456789012:assumed-role/<role name>/*" (a role calls as its session)'
 )
 
 

@@ -111,7 +111,7 @@ REGION = SETTINGS.region
             "cognito",
             {
                 "cognito-idp:DescribeUserPoolClient": (
-                    f"arn:aws:cognito-idp:{REGION}:${{AWS::AccountId}}:userpool/{USER_POOL_ID}"
+                    f"arn:${{AWS::Partition}}:cognito-idp:{REGION}:${{AWS::AccountId}}:userpool/{USER_POOL_ID}"
                 )
             },
         ),
@@ -119,7 +119,7 @@ REGION = SETTINGS.region
             "iam",
             {
                 "execute-api:Invoke": (
-                    f"arn:aws:execute-api:{REGION}:${{AWS::AccountId}}:{API_ID}/*/*/mcp"
+                    f"arn:${{AWS::Partition}}:execute-api:{REGION}:${{AWS::AccountId}}:{API_ID}/*/*/mcp"
                 )
             },
         ),
@@ -133,10 +133,10 @@ def test_the_role_can_deploy_and_smoke_test_this_server_and_nothing_more(
     assert grants(template) == {
         # The CDK bootstrap roles, which hold the deployment permissions.
         "sts:AssumeRole": (
-            f"arn:aws:iam::${{AWS::AccountId}}:role/cdk-hnb659fds-*-${{AWS::AccountId}}-{REGION}"
+            f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-hnb659fds-*-${{AWS::AccountId}}-{REGION}"
         ),
         "cloudformation:DescribeStacks": (
-            f"arn:aws:cloudformation:{REGION}:${{AWS::AccountId}}:stack/{SETTINGS.name}/*"
+            f"arn:${{AWS::Partition}}:cloudformation:{REGION}:${{AWS::AccountId}}:stack/{SETTINGS.name}/*"
         ),
         **smoke_grant,
     }

@@ -208,7 +208,11 @@ def test_oidc_is_allowed_behind_either_api_type() -> None:
 
 
 def test_iam_allowed_principals_are_account_ids_or_arn_patterns() -> None:
-    principals = ["123456789012", "arn:aws:iam::123456789012:role/ci-*", "arn:aws:sts::*:*"]
+    principals = [
+        "123456789012",
+        "arn:aws:iam::123456789012:user/ci",
+        "arn:aws:sts::*:assumed-role/my-server-ci-DeployRole*/*",
+    ]
     document = copy.deepcopy(BASE)
     document["auth"] = {"provider": "iam", "allowed_principals": principals}
 
@@ -222,7 +226,7 @@ def test_iam_allowed_principals_are_account_ids_or_arn_patterns() -> None:
             "iam",
             "1234",
             '[auth] allowed_principals = ["1234"] is not allowed: entry "1234" is wrong: '
-            'use account ids like "123456789012" or IAM/STS ARN patterns',
+            'use account ids like "123456789012", or ARN patterns of IAM users',
         ),
         (
             "iam",
@@ -231,8 +235,16 @@ def test_iam_allowed_principals_are_account_ids_or_arn_patterns() -> None:
         ),
         (
             "iam",
-            "arn:aws:iam::123456789012:role/ci?",
-            'entry "arn:aws:iam::123456789012:role/ci?" is wrong',
+            "arn:aws:iam::123456789012:role/ci",
+            'entry "arn:aws:iam::123456789012:role/ci" is wrong: use account ids like '
+            '"123456789012", or ARN patterns of IAM users like "arn:aws:iam::123456789012:user/*" '
+            'or of role sessions like "arn:aws:sts::123456789012:assumed-role/<role name>/*" '
+            "(a role calls as its session)",
+        ),
+        (
+            "iam",
+            "arn:aws:iam::123456789012:user/ci?",
+            'entry "arn:aws:iam::123456789012:user/ci?" is wrong',
         ),
         (
             "cognito",

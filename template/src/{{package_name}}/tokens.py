@@ -128,7 +128,8 @@ class TokenChecker:
     async def claims(self, token: str) -> dict[str, Any] | None:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.InvalidTokenError:
+        except jwt.InvalidTokenError as error:
+            logger.info("refused a bearer token: %s", error)
             return None
         key = await self.keys.key_for(kid)
         if key is None:
