@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
+from .bootstrap_policy import policy_name
 from .settings import (
     DEPLOY_FILE,
     PROJECT_ROOT,
@@ -35,6 +37,11 @@ def build_app(
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
     stack = McpServerStack(app, settings, env=env)
     cdk.Tags.of(stack).add("mcp-server", settings.name)
+    # make bootstrap's execution policy creates roles only with this boundary on them.
+    boundary = policy_name(settings, "boundary")
+    iam.PermissionsBoundary.of(stack).apply(
+        iam.ManagedPolicy.from_managed_policy_name(stack, "Boundary", boundary)
+    )
     # Findings fail `cdk synth`; each accepted one is suppressed next to its resource, with a reason.
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return app, stack

@@ -3,10 +3,14 @@
 `cdk bootstrap` gives CDK's CloudFormation execution role AdministratorAccess unless it is
 told otherwise. `make bootstrap` tells it to use this customer-managed policy instead,
 written from deploy.toml: the services the stacks use (only the features that are on),
-in deploy.toml's region; IAM only for roles and policies named after the stack, and
-GitHub's OIDC provider for `make ci-role`'s stack.
+in deploy.toml's region; Lambda and IAM only for functions, roles and policies named after
+the stack, and GitHub's OIDC provider for `make ci-role`'s stack. Every role the stacks
+create must carry a second policy, the permissions boundary, as the ceiling on what it
+may do, so a template cannot create a role that does more than this project's roles need.
 
-    python -m infra.bootstrap_policy [--profile NAME]   (creates or updates it; prints its ARN)
+    python -m infra.bootstrap_policy [--profile NAME]
+        (creates or updates both; prints the execution policies for `cdk bootstrap`: this
+        project's, after those other projects in the account and region already use)
 """
 
 from __future__ import annotations
@@ -24,18 +28,22 @@ from .settings import DeployConfigError, DeploySettings, load_settings
 # `cdk bootstrap`'s default qualifier, part of the names of everything it creates.
 CDK_QUALIFIER = "hnb659fds"
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
+# `cdk bootstrap`'s stack, one per account and region under the default qualifier.
+BOOTSTRAP_STACK = "CDKToolkit"
 # IAM keeps at most five versions of a managed policy.
 MAX_POLICY_VERSIONS = 5
 
 
-def policy_name(settings: DeploySettings) -> str:
-    # Outside the stacks' own `<name>-` prefix, so a stack can never rewrite its own limits.
-    return f"cdk-{CDK_QUALIFIER}-{settings.name}-execution"
+def policy_name(settings: DeploySettings, kind: str = "execution") -> str:
+    """kind: "execution" or "boundary". Outside the stacks' own `<name>-` prefix, so a stack
+    can never rewrite its own limits."""
+    return f"cdk-{CDK_QUALIFIER}-{settings.name}-{kind}"
 
 
 def services(settings: DeploySettings) -> list[str]:
-    """The IAM service prefixes of what the server stack creates, for the features that are on."""
-    needed = ["apigateway", "lambda", "logs"]
+    """The IAM service prefixes of what the server stack creates, for the features that are on;
+    Lambda has a statement of its own, limited to this project's functions."""
+    needed = ["apigateway", "logs"]
     if settings.auth.provider == "cognito":
         needed.append("cognito-idp")
     if settings.vpc.mode != "none":
@@ -50,6 +58,7 @@ def services(settings: DeploySettings) -> list[str]:
 def policy_document(settings: DeploySettings, partition: str, account: str) -> dict:
     region, prefix = settings.region, settings.name
     iam_arn = f"arn:{partition}:iam::{account}"
+    project_roles = f"{iam_arn}:role/{prefix}-*"
     statements = [
         {
             "Sid": "ProjectServices",
@@ -59,12 +68,64 @@ def policy_document(settings: DeploySettings, partition: str, account: str) -> d
             "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
         },
         {
-            # The server stack's roles and policies, and <name>-ci's deploy role, by name;
-            # iam:PassRole included, so these are the only roles the stacks can hand on.
+            # CloudFormation names functions <stack>-<logical id>-<random>; the others in the
+            # account and region, and the roles they run as, stay out of reach.
+            "Sid": "ProjectFunctions",
+            "Effect": "Allow",
+            "Action": ["lambda:*"],
+            "Resource": f"arn:{partition}:lambda:{region}:{account}:function:{prefix}-*",
+        },
+        {
+            # The server stack's roles and <name>-ci's deploy role, by name; iam:PassRole
+            # included, so these are the only roles the stacks can hand on.
             "Sid": "ProjectRoles",
             "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:DeleteRole",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:PassRole",
+            ],
+            "Resource": project_roles,
+        },
+        {
+            # What gives a role rights works only while the boundary caps them.
+            "Sid": "ProjectRolesWithinTheBoundary",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole",
+                "iam:PutRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+            ],
+            "Resource": project_roles,
+            "Condition": {
+                "StringEquals": {
+                    "iam:PermissionsBoundary": policy_arn(settings, partition, account, "boundary")
+                }
+            },
+        },
+        {
+            "Sid": "KeepTheBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary"],
+            "Resource": "*",
+        },
+        {
+            # The customer-managed policies the stacks make (auth = "iam"'s InvokePolicy).
+            "Sid": "ProjectPolicies",
+            "Effect": "Allow",
             "Action": ["iam:*"],
-            "Resource": [f"{iam_arn}:role/{prefix}-*", f"{iam_arn}:policy/{prefix}-*"],
+            "Resource": f"{iam_arn}:policy/{prefix}-*",
         },
         {
             "Sid": "GitHubOidcProvider",
@@ -122,6 +183,134 @@ def policy_document(settings: DeploySettings, partition: str, account: str) -> d
                 ],
             }
         )
+    if settings.domain.mode != "none":
+        # The account's first custom domain name makes API Gateway create its own role.
+        statements.append(
+            {
+                "Sid": "ApiGatewayServiceRole",
+                "Effect": "Allow",
+                "Action": ["iam:CreateServiceLinkedRole"],
+                "Resource": f"{iam_arn}:role/aws-service-role/ops.apigateway.amazonaws.com/"
+                "AWSServiceRoleForAPIGateway",
+                "Condition": {
+                    "StringEquals": {"iam:AWSServiceName": "ops.apigateway.amazonaws.com"}
+                },
+            }
+        )
+    if settings.vpc.mode == "new" and settings.vpc.egress == "endpoints":
+        # Private DNS on an interface endpoint associates the VPC with a private hosted zone
+        # that AWS manages, so the service's usual name resolves to the endpoint.
+        statements.append(
+            {
+                "Sid": "EndpointPrivateDns",
+                "Effect": "Allow",
+                "Action": [
+                    "route53:AssociateVPCWithHostedZone",
+                    "route53:DisassociateVPCFromHostedZone",
+                ],
+                "Resource": "*",
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_arn(
+    settings: DeploySettings, partition: str, account: str, kind: str = "execution"
+) -> str:
+    return f"arn:{partition}:iam::{account}:policy/{policy_name(settings, kind)}"
+
+
+def boundary_document(settings: DeploySettings, partition: str, account: str) -> dict:
+    """The most any role of the stacks may do: what the server's functions, API Gateway's
+    and the VPC flow log's CloudWatch roles, and make ci-role's deploy role need."""
+    region = settings.region
+    in_region = f"{region}:{account}"
+    statements = [
+        {
+            # The functions' logs, the flow log's, and API Gateway's (its AWS-managed
+            # AmazonAPIGatewayPushToCloudWatchLogs), in this region.
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogGroups",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+                "logs:GetLogEvents",
+                "logs:FilterLogEvents",
+            ],
+            "Resource": f"arn:{partition}:logs:{in_region}:log-group:*",
+        },
+        {
+            # X-Ray takes no resource.
+            "Sid": "Tracing",
+            "Effect": "Allow",
+            "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "DeployThroughCdk",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole"],
+            "Resource": f"arn:{partition}:iam::{account}:role/cdk-{CDK_QUALIFIER}-*-{account}-{region}",
+        },
+        {
+            "Sid": "ReadTheServerStack",
+            "Effect": "Allow",
+            "Action": ["cloudformation:DescribeStacks"],
+            "Resource": f"arn:{partition}:cloudformation:{in_region}:stack/{settings.name}/*",
+        },
+    ]
+    if settings.vpc.mode != "none":
+        # Lambda attaches the function to the VPC with the function's role (as in AWS's
+        # AWSLambdaVPCAccessExecutionRole, on *).
+        statements.append(
+            {
+                "Sid": "FunctionNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                "Resource": "*",
+            }
+        )
+    if settings.secrets:
+        statements.append(
+            {
+                "Sid": "ReadTheNamedSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                "Resource": [
+                    f"arn:{partition}:secretsmanager:{in_region}:secret:{name}-??????"
+                    for name in settings.secrets.values()
+                ],
+            }
+        )
+    if settings.auth.provider == "cognito":
+        # make smoke reads the machine client's secret.
+        statements.append(
+            {
+                "Sid": "SmokeTestToken",
+                "Effect": "Allow",
+                "Action": ["cognito-idp:DescribeUserPoolClient"],
+                "Resource": f"arn:{partition}:cognito-idp:{in_region}:userpool/*",
+            }
+        )
+    if settings.auth.provider == "iam":
+        statements.append(
+            {
+                "Sid": "SmokeTestCall",
+                "Effect": "Allow",
+                "Action": ["execute-api:Invoke"],
+                "Resource": f"arn:{partition}:execute-api:{in_region}:*/*/*/mcp",
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -137,35 +326,69 @@ def name_problem(settings: DeploySettings) -> str:
 
 
 def ensure_policy(settings: DeploySettings, aws: boto3.Session) -> str:
-    """Creates the policy, or makes the current document its default version; returns its ARN."""
+    """Writes the boundary, then the execution policy; returns the execution policy's ARN."""
     caller = aws.client("sts").get_caller_identity()
     partition, account = caller["Arn"].split(":")[1], caller["Account"]
-    document = policy_document(settings, partition, account)
-    name = policy_name(settings)
-    arn = f"arn:{partition}:iam::{account}:policy/{name}"
-    client = aws.client("iam")
+    iam = aws.client("iam")
+    write_policy(
+        iam,
+        policy_arn(settings, partition, account, "boundary"),
+        boundary_document(settings, partition, account),
+        f"The most a role that CDK deploys for {settings.name} may do",
+    )
+    arn = policy_arn(settings, partition, account)
+    write_policy(
+        iam,
+        arn,
+        policy_document(settings, partition, account),
+        f"What CloudFormation may do when CDK deploys {settings.name}",
+    )
+    return arn
+
+
+def write_policy(iam, arn: str, document: dict, description: str) -> None:
+    """Creates the policy, or makes the document its default version if it differs."""
     try:
-        policy = client.get_policy(PolicyArn=arn)["Policy"]
-    except client.exceptions.NoSuchEntityException:
-        return client.create_policy(
-            PolicyName=name,
+        policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    except iam.exceptions.NoSuchEntityException:
+        iam.create_policy(
+            PolicyName=arn.split("/")[-1],
             PolicyDocument=json.dumps(document),
-            Description=f"What CloudFormation may do when CDK deploys {settings.name}",
-        )["Policy"]["Arn"]
-    current = client.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+            Description=description,
+        )
+        return
+    current = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
     if current["PolicyVersion"]["Document"] == document:
-        return arn
-    versions = client.list_policy_versions(PolicyArn=arn)["Versions"]
+        return
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
     if len(versions) >= MAX_POLICY_VERSIONS:
         oldest = min(
             (version for version in versions if not version["IsDefaultVersion"]),
             key=lambda version: version["CreateDate"],
         )
-        client.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
-    client.create_policy_version(
-        PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True
+        iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+
+
+def execution_policies(aws: boto3.Session, arn: str) -> str:
+    """For `cdk bootstrap`: the policies the account's bootstrap already gives CloudFormation
+    (other projects' ones), without CDK's default AdministratorAccess, and this project's."""
+    try:
+        stack = aws.client("cloudformation").describe_stacks(StackName=BOOTSTRAP_STACK)["Stacks"][0]
+    except ClientError as error:
+        if "does not exist" in str(error):
+            return arn
+        raise
+    parameters = {
+        item["ParameterKey"]: item["ParameterValue"] for item in stack.get("Parameters", [])
+    }
+    administrator = f"arn:{arn.split(':')[1]}:iam::aws:policy/AdministratorAccess"
+    listed = (
+        policy.strip()
+        for policy in parameters.get("CloudFormationExecutionPolicies", "").split(",")
     )
-    return arn
+    others = [policy for policy in listed if policy not in ("", administrator, arn)]
+    return ",".join([*others, arn])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -179,7 +402,8 @@ def main(argv: list[str] | None = None) -> None:
         problem = name_problem(settings)
         if problem:
             sys.exit(problem)
-        print(ensure_policy(settings, session(settings, args.profile)))
+        aws = session(settings, args.profile)
+        print(execution_policies(aws, ensure_policy(settings, aws)))
     except (DeployConfigError, OperationError) as error:
         sys.exit(str(error))
     except (BotoCoreError, ClientError) as error:

@@ -33,7 +33,7 @@ from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from . import github_trust
-from .bootstrap_policy import CDK_QUALIFIER, GITHUB_ISSUER
+from .bootstrap_policy import CDK_QUALIFIER, GITHUB_ISSUER, policy_name
 from .ops import OperationError, session, stack_outputs
 from .settings import PROJECT_ROOT, DeployConfigError, DeploySettings, load_settings
 
@@ -215,7 +215,11 @@ def build_app(
     context = json.loads((PROJECT_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
     app = cdk.App(outdir=outdir, context=context)
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
-    CiRoleStack(app, settings, repository, branch, smoke_target, provider_arn, env=env)
+    stack = CiRoleStack(app, settings, repository, branch, smoke_target, provider_arn, env=env)
+    boundary = policy_name(settings, "boundary")
+    iam.PermissionsBoundary.of(stack).apply(
+        iam.ManagedPolicy.from_managed_policy_name(stack, "Boundary", boundary)
+    )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return app
 
