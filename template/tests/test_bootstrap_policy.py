@@ -203,7 +203,7 @@ def test_services_follow_the_features_that_are_on() -> None:
     everything = dataclasses.replace(
         SETTINGS,
         auth=dataclasses.replace(SETTINGS.auth, provider="cognito"),
-        vpc=dataclasses.replace(SETTINGS.vpc, mode="new"),
+        vpc=dataclasses.replace(SETTINGS.vpc, mode="new", egress="nat"),
         domain=dataclasses.replace(
             SETTINGS.domain, mode="hosted-zone", hosted_zone_id="Z0123456789ABCDEFGHIJ"
         ),
