@@ -105,26 +105,21 @@ class CiRoleStack(cdk.Stack):
                 ],
             ),
         ]
-        if settings.auth.provider == "cognito":
-            # make smoke reads the machine client's secret to get a token.
-            statements.append(
-                iam.PolicyStatement(
-                    actions=["cognito-idp:DescribeUserPoolClient"],
-                    resources=[
-                        f"arn:{partition}:cognito-idp:{region}:{account}:userpool/{smoke_target}"
-                    ],
-                )
-            )
-        if settings.auth.provider == "iam":
-            # make smoke signs its requests to /mcp; any stage, any method.
-            statements.append(
-                iam.PolicyStatement(
-                    actions=["execute-api:Invoke"],
-                    resources=[
-                        f"arn:{partition}:execute-api:{region}:{account}:{smoke_target}/*/*/mcp"
-                    ],
-                )
-            )
+        smoke_grants = {
+            # make smoke reads the machine client's secret to get a token...
+            "cognito": (
+                "cognito-idp:DescribeUserPoolClient",
+                f"arn:{partition}:cognito-idp:{region}:{account}:userpool/{smoke_target}",
+            ),
+            # ...or signs its requests to /mcp, on any stage, with any method.
+            "iam": (
+                "execute-api:Invoke",
+                f"arn:{partition}:execute-api:{region}:{account}:{smoke_target}/*/*/mcp",
+            ),
+        }
+        if grant := smoke_grants.get(settings.auth.provider):
+            action, resource = grant
+            statements.append(iam.PolicyStatement(actions=[action], resources=[resource]))
         for statement in statements:
             role.add_to_policy(statement)
         NagSuppressions.add_resource_suppressions(

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from infra import bootstrap_policy
 from infra.settings import load_settings
@@ -25,16 +23,6 @@ POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-{SETTINGS.name}-execu
 BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-{SETTINGS.name}-boundary"
 ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
 OTHER_PROJECT = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-weather-mcp-execution"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.Session(region_name=SETTINGS.region)
 
 
 REGIONS = ("us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2", "us-west-2", "sa-east-1")

@@ -9,13 +9,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
-from moto import mock_aws
 
 from infra import bootstrap_policy, ci_role, github_trust
 from infra.settings import DeploySettings, load_settings
@@ -176,17 +174,6 @@ def test_the_bootstrap_policy_lets_cloudformation_create_this_stack(tmp_path: Pa
     # The role is named by CloudFormation after its stack, <name>-ci.
     project_roles = statements["ProjectRoles"]["Resource"]
     assert f"arn:aws:iam::123456789012:role/{SETTINGS.name}-*" in project_roles
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    """A local AWS stand-in (moto), in-process."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.Session(region_name=SETTINGS.region)
 
 
 def deploy_server(aws: boto3.Session) -> None:
