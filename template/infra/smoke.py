@@ -84,8 +84,8 @@ def http_client_for(settings: DeploySettings, args: argparse.Namespace) -> httpx
     provider = args.auth or settings.auth.provider
     timeout = httpx2.Timeout(30, read=120)
     # From the environment, never the command line, where make, shells and CI logs echo it;
-    # and never to a server that asked for no credentials.
-    if provider != "none" and (token := os.environ.get(TOKEN_VARIABLE)):
+    # and not when AUTH=none asks to send no credentials.
+    if args.auth != "none" and (token := os.environ.get(TOKEN_VARIABLE)):
         return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
     if provider == "cognito":
         from .ops import machine_token, session
