@@ -7,7 +7,7 @@
   authorizer (REST API), each with the scopes.
 - oidc: a JWT authorizer with your issuer and audience (HTTP API), or a token authorizer
   function that makes the same checks (REST API, which has no JWT authorizer).
-- iam: SigV4 on /mcp; attach the `InvokePolicy` output to the roles that may call.
+- iam: SigV4 on /mcp; allow execute-api:Invoke on the `McpInvokeArns` output to callers.
 - none: no check.
 
 The function checks tokens again itself (src/<package>/auth.py); `environment()` tells it,
@@ -16,12 +16,11 @@ and the token authorizer, how.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy
+from aws_cdk import Aws, CfnOutput, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as rest
 from aws_cdk import aws_apigatewayv2 as http
 from aws_cdk import aws_apigatewayv2_authorizers as http_authorizers
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
@@ -217,14 +216,8 @@ class McpAuth(Construct):
             for name, value in outputs.items():
                 CfnOutput(self, name, value=value).override_logical_id(name)
         if self.provider == "iam":
-            policy = iam.ManagedPolicy(
-                self,
-                "InvokePolicy",
-                description="Lets a role or user call this MCP server through API Gateway",
-                statements=[
-                    iam.PolicyStatement(actions=["execute-api:Invoke"], resources=mcp_invoke_arns)
-                ],
-            )
-            CfnOutput(self, "InvokePolicyArn", value=policy.managed_policy_arn).override_logical_id(
-                "InvokePolicyArn"
-            )
+            # What to allow (execute-api:Invoke) in the policies of the callers you choose. Not a
+            # managed policy of the stack's: whoever deploys could then rewrite what it grants.
+            CfnOutput(
+                self, "McpInvokeArns", value=Fn.join(",", mcp_invoke_arns)
+            ).override_logical_id("McpInvokeArns")

@@ -32,6 +32,8 @@ GITHUB_ISSUER = "token.actions.githubusercontent.com"
 BOOTSTRAP_STACK = "CDKToolkit"
 # IAM keeps at most five versions of a managed policy.
 MAX_POLICY_VERSIONS = 5
+# Leaves room in 64 for the -ci stack and CloudFormation's <logical id>-<suffix>.
+MAX_NAME_LENGTH = 32
 
 
 def policy_name(settings: DeploySettings, kind: str = "execution") -> str:
@@ -119,13 +121,6 @@ def policy_document(settings: DeploySettings, partition: str, account: str) -> d
             "Effect": "Deny",
             "Action": ["iam:DeleteRolePermissionsBoundary"],
             "Resource": "*",
-        },
-        {
-            # The customer-managed policies the stacks make (auth = "iam"'s InvokePolicy).
-            "Sid": "ProjectPolicies",
-            "Effect": "Allow",
-            "Action": ["iam:*"],
-            "Resource": f"{iam_arn}:policy/{prefix}-*",
         },
         {
             "Sid": "GitHubOidcProvider",
@@ -315,12 +310,13 @@ def boundary_document(settings: DeploySettings, partition: str, account: str) ->
 
 
 def name_problem(settings: DeploySettings) -> str:
-    bootstrap_names = f"cdk-{CDK_QUALIFIER}-"
-    if bootstrap_names.startswith(f"{settings.name}-"):
+    """The policy reaches the stacks' roles and functions by their names, which CloudFormation
+    makes <stack>-<logical id>-<suffix> within 64 characters."""
+    if f"{settings.name}-".startswith("cdk-") or len(settings.name) > MAX_NAME_LENGTH:
         return (
-            f"make bootstrap: [server] name = {settings.name!r} is not allowed here: the stacks' "
-            f"IAM rights ({settings.name}-*) would reach CDK's own {bootstrap_names}* roles; "
-            "choose another name"
+            f"make bootstrap: [server] name = {settings.name!r} is not allowed with a scoped "
+            f"bootstrap policy: use at most {MAX_NAME_LENGTH} characters, not starting with "
+            "cdk- (CDK's own roles and policies are named so)"
         )
     return ""
 

@@ -41,6 +41,8 @@ RESERVED_ENVIRONMENT = re.compile(
 # The Lambda Web Adapter's own settings, which the Dockerfile owns: RUST_LOG=debug would
 # make it log every request's Authorization header.
 ADAPTER_ENVIRONMENT = re.compile(r"RUST_LOG|AWS_LWA_\w+")
+# What the stack sets from [auth]: set here, it would bypass what [auth] says.
+AUTH_ENVIRONMENT = re.compile(r"AUTH_\w+|MCP_AUTH_\w+|MCP_RESOURCE_URL")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
@@ -61,7 +63,8 @@ ENDPOINT_RULE = 'AWS service names for interface endpoints, e.g. "secretsmanager
 # An account id, or an ARN pattern (* matches any run of characters) of what API Gateway
 # names as the caller: an IAM user, or a role's session, never the role itself.
 PRINCIPAL = (
-    r"\d{12}|arn:aws[a-z-]*:(iam::(\d{12}|\*):user|sts::(\d{12}|\*):assumed-role)/[\w+=.@/*-]+"
+    r"\d{12}|arn:aws[a-z-]*:(iam::(\d{12}|\*):user|sts::(\d{12}|\*):assumed-role)"
+    r"/[A-Za-z0-9_+=.@/*-]+"
 )
 PRINCIPAL_RULE = (
     'account ids like "123456789012", or ARN patterns of IAM users like '
@@ -361,6 +364,9 @@ def _environment(table: Any, problems: list[Problem]) -> dict[str, str]:
         if not ENV_NAME.fullmatch(name) or RESERVED_ENVIRONMENT.fullmatch(name):
             allowed = "use letters, digits and _ and not a name Lambda reserves (AWS_REGION, ...)"
             problems.append(Problem(section, name, value, f"the name is not allowed: {allowed}"))
+        elif AUTH_ENVIRONMENT.fullmatch(name):
+            allowed = "the stack sets it from [auth]; change [auth] instead"
+            problems.append(Problem(section, name, value, allowed))
         elif ADAPTER_ENVIRONMENT.fullmatch(name):
             why = "it configures the Lambda Web Adapter, set in the Dockerfile; RUST_LOG=debug "
             problems.append(Problem(section, name, value, why + "logs every Authorization header"))

@@ -17,7 +17,8 @@ import pytest
 from infra import bootstrap_policy
 from infra.settings import load_settings
 
-SETTINGS = load_settings()
+# Named within what a scoped policy allows, whatever name deploy.toml gives the project.
+SETTINGS = dataclasses.replace(load_settings(), name="my-mcp-server")
 ACCOUNT = "123456789012"  # moto's
 POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-{SETTINGS.name}-execution"
 BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-{SETTINGS.name}-boundary"
@@ -88,8 +89,14 @@ def test_the_oldest_version_goes_when_iam_holds_five(aws: boto3.Session) -> None
     assert default_document(aws) == bootstrap_policy.policy_document(edited(6), "aws", ACCOUNT)
 
 
-def test_make_bootstrap_gets_the_arn_on_stdout(aws, capsys: pytest.CaptureFixture) -> None:
-    bootstrap_policy.main(["--profile", ""])
+@pytest.fixture
+def main(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(bootstrap_policy, "load_settings", lambda: SETTINGS)
+    return lambda: bootstrap_policy.main(["--profile", ""])
+
+
+def test_make_bootstrap_gets_the_arn_on_stdout(aws, main, capsys: pytest.CaptureFixture) -> None:
+    main()
 
     assert capsys.readouterr().out == f"{POLICY_ARN}\n"
 
@@ -126,11 +133,11 @@ def bootstrapped_with(aws: boto3.Session, execution_policies: str) -> None:
     ],
 )
 def test_a_bootstrap_keeps_the_other_projects_policies(
-    aws: boto3.Session, capsys: pytest.CaptureFixture, before: str, after: str
+    aws: boto3.Session, main, capsys: pytest.CaptureFixture, before: str, after: str
 ) -> None:
     bootstrapped_with(aws, before)
 
-    bootstrap_policy.main(["--profile", ""])
+    main()
 
     assert capsys.readouterr().out == f"{after}\n"
 
@@ -154,7 +161,6 @@ def test_iam_and_lambda_reach_only_the_stacks_own_roles_policies_and_functions()
         "ProjectRoles",
         "ProjectRolesWithinTheBoundary",
         "KeepTheBoundary",
-        "ProjectPolicies",
         "GitHubOidcProvider",
     }
     assert granted["ProjectRoles"]["Resource"] == project_roles
@@ -165,9 +171,6 @@ def test_iam_and_lambda_reach_only_the_stacks_own_roles_policies_and_functions()
     assert set(within["Action"]).isdisjoint(granted["ProjectRoles"]["Action"])
     assert granted["KeepTheBoundary"]["Effect"] == "Deny"
     assert granted["KeepTheBoundary"]["Action"] == ["iam:DeleteRolePermissionsBoundary"]
-    assert (
-        granted["ProjectPolicies"]["Resource"] == f"arn:aws:iam::{ACCOUNT}:policy/{SETTINGS.name}-*"
-    )
     assert granted["GitHubOidcProvider"]["Resource"] == (
         f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
     )
@@ -258,8 +261,9 @@ def test_the_boundary_names_this_projects_secrets_stack_and_smoke_target() -> No
     )
 
 
-def test_a_name_that_reaches_the_bootstrap_roles_is_refused() -> None:
-    for name in ("cdk", "cdk-hnb659fds"):
+def test_a_name_the_policy_cannot_scope_is_refused() -> None:
+    for name in ("cdk", "cdk-hnb659fds", "cdk-tools", "a" * 33):
         problem = bootstrap_policy.name_problem(dataclasses.replace(SETTINGS, name=name))
         assert problem.startswith(f"make bootstrap: [server] name = {name!r} is not allowed")
-    assert bootstrap_policy.name_problem(dataclasses.replace(SETTINGS, name="cdk-tools")) == ""
+    for name in ("cdktools", "a" * 32, SETTINGS.name):
+        assert bootstrap_policy.name_problem(dataclasses.replace(SETTINGS, name=name)) == ""

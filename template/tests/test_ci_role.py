@@ -173,7 +173,7 @@ def test_the_bootstrap_policy_lets_cloudformation_create_this_stack(tmp_path: Pa
     assert statements["GitHubOidcProvider"]["Resource"] == PROVIDER_ARN
     # The role is named by CloudFormation after its stack, <name>-ci.
     project_roles = statements["ProjectRoles"]["Resource"]
-    assert f"arn:aws:iam::123456789012:role/{SETTINGS.name}-*" in project_roles
+    assert project_roles == f"arn:aws:iam::123456789012:role/{SETTINGS.name}-*"
 
 
 def deploy_server(aws: boto3.Session) -> None:

@@ -105,6 +105,13 @@ def test_the_shipped_file_is_valid() -> None:
         ),
         (
             "lambda.environment",
+            "AUTH_PROVIDER",
+            "none",
+            '[lambda.environment] AUTH_PROVIDER = "none" is not allowed: the stack sets it from '
+            "[auth]; change [auth] instead",
+        ),
+        (
+            "lambda.environment",
             "AWS_LWA_PORT",
             "9000",
             '[lambda.environment] AWS_LWA_PORT = "9000" is not allowed: it configures the Lambda',
