@@ -3,8 +3,8 @@
 `cdk bootstrap` gives CDK's CloudFormation execution role AdministratorAccess unless it is
 told otherwise. `make bootstrap` tells it to use this customer-managed policy instead,
 written from deploy.toml: the services the stacks use (only the features that are on),
-in deploy.toml's region; Lambda and IAM only for functions, roles and policies named after
-the stack, and GitHub's OIDC provider for `make ci-role`'s stack. Every role the stacks
+in deploy.toml's region; Lambda and IAM only for functions and roles named after the
+stack, never the CI role or GitHub's OIDC provider. Every role the stacks
 create must carry a second policy, the permissions boundary, as the ceiling on what it
 may do, so a template cannot create a role that does more than this project's roles need.
 
@@ -123,19 +123,15 @@ def policy_document(settings: DeploySettings, partition: str, account: str) -> d
             "Resource": "*",
         },
         {
-            "Sid": "GitHubOidcProvider",
-            "Effect": "Allow",
-            "Action": [
-                "iam:CreateOpenIDConnectProvider",
-                "iam:DeleteOpenIDConnectProvider",
-                "iam:GetOpenIDConnectProvider",
-                "iam:TagOpenIDConnectProvider",
-                "iam:UntagOpenIDConnectProvider",
-                "iam:AddClientIDToOpenIDConnectProvider",
-                "iam:RemoveClientIDFromOpenIDConnectProvider",
-                "iam:UpdateOpenIDConnectProviderThumbprint",
+            # make ci-role deploys the CI role with your own credentials, never through this
+            # policy, so nothing CI deploys can widen who may assume that role.
+            "Sid": "HandsOffTheCiRole",
+            "Effect": "Deny",
+            "Action": ["iam:*"],
+            "Resource": [
+                f"{iam_arn}:role/{prefix}-ci-*",
+                f"{iam_arn}:oidc-provider/{GITHUB_ISSUER}",
             ],
-            "Resource": f"{iam_arn}:oidc-provider/{GITHUB_ISSUER}",
         },
         {
             # Lambda reads the server's image from the bootstrap's repository, and lets

@@ -210,7 +210,18 @@ def build_app(
     context = json.loads((PROJECT_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
     app = cdk.App(outdir=outdir, context=context)
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
-    stack = CiRoleStack(app, settings, repository, branch, smoke_target, provider_arn, env=env)
+    # Deployed with your own credentials, not CDK's bootstrap roles, which the execution
+    # policy keeps away from this role (see infra/bootstrap_policy.py).
+    stack = CiRoleStack(
+        app,
+        settings,
+        repository,
+        branch,
+        smoke_target,
+        provider_arn,
+        env=env,
+        synthesizer=cdk.CliCredentialsStackSynthesizer(),
+    )
     boundary = policy_name(settings, "boundary")
     iam.PermissionsBoundary.of(stack).apply(
         iam.ManagedPolicy.from_managed_policy_name(stack, "Boundary", boundary)

@@ -161,7 +161,7 @@ def test_iam_and_lambda_reach_only_the_stacks_own_roles_policies_and_functions()
         "ProjectRoles",
         "ProjectRolesWithinTheBoundary",
         "KeepTheBoundary",
-        "GitHubOidcProvider",
+        "HandsOffTheCiRole",
     }
     assert granted["ProjectRoles"]["Resource"] == project_roles
     # A role gets rights only with the boundary on it, and keeps it.
@@ -171,9 +171,13 @@ def test_iam_and_lambda_reach_only_the_stacks_own_roles_policies_and_functions()
     assert set(within["Action"]).isdisjoint(granted["ProjectRoles"]["Action"])
     assert granted["KeepTheBoundary"]["Effect"] == "Deny"
     assert granted["KeepTheBoundary"]["Action"] == ["iam:DeleteRolePermissionsBoundary"]
-    assert granted["GitHubOidcProvider"]["Resource"] == (
-        f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-    )
+    # The CI role and its OIDC provider are out of reach, whatever a template asks.
+    hands_off = granted["HandsOffTheCiRole"]
+    assert (hands_off["Effect"], hands_off["Action"]) == ("Deny", ["iam:*"])
+    assert hands_off["Resource"] == [
+        f"arn:aws:iam::{ACCOUNT}:role/{SETTINGS.name}-ci-*",
+        f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
+    ]
     assert granted["ProjectFunctions"]["Resource"] == (
         f"arn:aws:lambda:{SETTINGS.region}:{ACCOUNT}:function:{SETTINGS.name}-*"
     )
