@@ -27,23 +27,36 @@ from .stack import McpServerStack
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 
 
-def build_app(
-    settings: DeploySettings, outdir: str | None = None
-) -> tuple[cdk.App, McpServerStack]:
-    # cdk.json's feature flags, so tests that build the app in-process get what `cdk synth` gets.
+def new_app(outdir: str | None = None) -> cdk.App:
+    """An app with cdk.json's feature flags, so tests that build it in-process get what
+    `cdk synth` gets; cdk-nag findings fail its synth (each accepted one is suppressed next
+    to its resource, with a reason)."""
     context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
     app = cdk.App(outdir=outdir, context=context)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+def stack_environment(settings: DeploySettings) -> cdk.Environment:
     # The account comes from the AWS profile at deploy time; the region from deploy.toml.
-    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
-    stack = McpServerStack(app, settings, env=env)
-    cdk.Tags.of(stack).add("mcp-server", settings.name)
-    # make bootstrap's execution policy creates roles only with this boundary on them.
+    return cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
+
+
+def within_boundary(stack: cdk.Stack, settings: DeploySettings) -> None:
+    """make bootstrap's execution policy creates roles only with this boundary on them."""
     boundary = policy_name(settings, "boundary")
     iam.PermissionsBoundary.of(stack).apply(
         iam.ManagedPolicy.from_managed_policy_name(stack, "Boundary", boundary)
     )
-    # Findings fail `cdk synth`; each accepted one is suppressed next to its resource, with a reason.
-    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+
+
+def build_app(
+    settings: DeploySettings, outdir: str | None = None
+) -> tuple[cdk.App, McpServerStack]:
+    app = new_app(outdir)
+    stack = McpServerStack(app, settings, env=stack_environment(settings))
+    cdk.Tags.of(stack).add("mcp-server", settings.name)
+    within_boundary(stack, settings)
     return app, stack
 
 

@@ -32,6 +32,16 @@ GITHUB_ISSUER = "token.actions.githubusercontent.com"
 BOOTSTRAP_STACK = "CDKToolkit"
 # IAM keeps at most five versions of a managed policy.
 MAX_POLICY_VERSIONS = 5
+# What a function in a VPC needs to manage its network interfaces: the EC2 actions of
+# AWSLambdaVPCAccessExecutionRole, without its log permissions for every log group.
+NETWORK_INTERFACE_ACTIONS = [
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:UnassignPrivateIpAddresses",
+]
 # Leaves room in 64 for the -ci stack and CloudFormation's <logical id>-<suffix>.
 MAX_NAME_LENGTH = 32
 
@@ -260,14 +270,7 @@ def boundary_document(settings: DeploySettings, partition: str, account: str) ->
             {
                 "Sid": "FunctionNetworkInterfaces",
                 "Effect": "Allow",
-                "Action": [
-                    "ec2:AssignPrivateIpAddresses",
-                    "ec2:CreateNetworkInterface",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeSubnets",
-                    "ec2:UnassignPrivateIpAddresses",
-                ],
+                "Action": NETWORK_INTERFACE_ACTIONS,
                 "Resource": "*",
             }
         )

@@ -29,11 +29,12 @@ import aws_cdk as cdk
 import boto3
 from aws_cdk import aws_iam as iam
 from botocore.exceptions import BotoCoreError, ClientError
-from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from . import github_trust
-from .bootstrap_policy import CDK_QUALIFIER, GITHUB_ISSUER, policy_name
+from .app import new_app, stack_environment, within_boundary
+from .bootstrap_policy import CDK_QUALIFIER, GITHUB_ISSUER
 from .ops import OperationError, session, stack_outputs
 from .settings import PROJECT_ROOT, DeployConfigError, DeploySettings, load_settings
 
@@ -207,9 +208,7 @@ def build_app(
     provider_arn: str = "",
     outdir: str | None = None,
 ) -> cdk.App:
-    context = json.loads((PROJECT_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
-    app = cdk.App(outdir=outdir, context=context)
-    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
+    app = new_app(outdir)
     # Deployed with your own credentials, not CDK's bootstrap roles, which the execution
     # policy keeps away from this role (see infra/bootstrap_policy.py).
     stack = CiRoleStack(
@@ -219,14 +218,10 @@ def build_app(
         branch,
         smoke_target,
         provider_arn,
-        env=env,
+        env=stack_environment(settings),
         synthesizer=cdk.CliCredentialsStackSynthesizer(),
     )
-    boundary = policy_name(settings, "boundary")
-    iam.PermissionsBoundary.of(stack).apply(
-        iam.ManagedPolicy.from_managed_policy_name(stack, "Boundary", boundary)
-    )
-    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    within_boundary(stack, settings)
     return app
 
 
