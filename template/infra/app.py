@@ -14,7 +14,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
-from .bootstrap_policy import policy_name
 from .settings import (
     DEPLOY_FILE,
     PROJECT_ROOT,
@@ -25,6 +24,8 @@ from .settings import (
 from .stack import McpServerStack
 
 CDK_JSON = PROJECT_ROOT / "cdk.json"
+# `cdk bootstrap`'s default qualifier, part of the names of everything it creates.
+CDK_QUALIFIER = "hnb659fds"
 
 
 def new_app(outdir: str | None = None) -> cdk.App:
@@ -40,6 +41,12 @@ def new_app(outdir: str | None = None) -> cdk.App:
 def stack_environment(settings: DeploySettings) -> cdk.Environment:
     # The account comes from the AWS profile at deploy time; the region from deploy.toml.
     return cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
+
+
+def policy_name(settings: DeploySettings, kind: str = "execution") -> str:
+    """kind: "execution" or "boundary". Outside the stacks' own `<name>-` prefix, so a stack
+    can never rewrite its own limits."""
+    return f"cdk-{CDK_QUALIFIER}-{settings.name}-{kind}"
 
 
 def within_boundary(stack: cdk.Stack, settings: DeploySettings) -> None:

@@ -11,11 +11,20 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from .bootstrap_policy import NETWORK_INTERFACE_ACTIONS
 from .network import McpNetwork
 from .observability import retention
 from .settings import PROJECT_ROOT, DeploySettings
 
+# What a function in a VPC needs to manage its network interfaces: the EC2 actions of
+# AWSLambdaVPCAccessExecutionRole, without its log permissions for every log group.
+NETWORK_INTERFACE_ACTIONS = [
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:UnassignPrivateIpAddresses",
+]
 ARCHITECTURES = {
     "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
     "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),

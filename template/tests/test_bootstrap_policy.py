@@ -14,8 +14,8 @@ import json
 import boto3
 import pytest
 
-from infra import bootstrap_policy
 from infra.settings import load_settings
+from ops import bootstrap_policy
 
 # Named within what a scoped policy allows, whatever name deploy.toml gives the project.
 SETTINGS = dataclasses.replace(load_settings(), name="my-mcp-server")

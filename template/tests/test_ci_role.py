@@ -16,8 +16,8 @@ import boto3
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
-from infra import bootstrap_policy, ci_role, github_trust
 from infra.settings import DeploySettings, load_settings
+from ops import bootstrap_policy, ci_role, github_trust
 
 REPOSITORY = "octo-org/weather-mcp"
 BRANCH = "main"
@@ -219,7 +219,7 @@ def test_make_ci_role_stops_until_the_server_is_deployed(
     monkeypatch.setenv("REPO", REPOSITORY)
     monkeypatch.setenv("BRANCH", BRANCH)
     monkeypatch.setenv("PROFILE", "")
-    monkeypatch.setattr(sys, "argv", ["infra.ci_role"])
+    monkeypatch.setattr(sys, "argv", ["ops.ci_role"])
     monkeypatch.setattr(ci_role, "load_settings", lambda: with_auth(provider))
 
     with pytest.raises(SystemExit) as stopped:
@@ -246,7 +246,7 @@ def test_the_repository_comes_from_the_origin_remote(url: str, repository: str) 
 
 def test_bad_inputs_are_named_before_anything_is_synthesized() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "infra.ci_role"],
+        [sys.executable, "-m", "ops.ci_role"],
         cwd=PROJECT,
         env={
             **os.environ,

@@ -22,8 +22,8 @@ import pytest
 from mcp.client import Client
 
 from conftest import RunningServer, serve_process
-from infra.local_issuer import AUDIENCE, SCOPE, Issuer
 from infra.token_authorizer import AUTHORIZER_COMMAND
+from ops.local_issuer import AUDIENCE, SCOPE, Issuer
 
 PROJECT = Path(__file__).resolve().parent.parent
 DOCKERFILE = PROJECT / "Dockerfile"

@@ -4,7 +4,7 @@ It authenticates as deploy.toml's [auth] asks (a Cognito machine token, a token 
 in MCP_TOKEN, or a SigV4 signature), negotiates like any client (discover, or the initialize handshake),
 lists the tools, and calls the tool named in [smoke] with its arguments.
 
-    MCP_TOKEN=... python -m infra.smoke [--url URL] [--auth none] [--profile PROFILE]
+    MCP_TOKEN=... python -m ops.smoke [--url URL] [--auth none] [--profile PROFILE]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from .settings import DeployConfigError, DeploySettings, SmokeSettings, load_settings
+from infra.settings import DeployConfigError, DeploySettings, SmokeSettings, load_settings
 
 # A bearer token to send instead of fetching one.
 TOKEN_VARIABLE = "MCP_TOKEN"
@@ -88,7 +88,7 @@ def http_client_for(settings: DeploySettings, args: argparse.Namespace) -> httpx
     if args.auth != "none" and (token := os.environ.get(TOKEN_VARIABLE)):
         return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
     if provider == "cognito":
-        from .ops import machine_token, session
+        from .deployed import machine_token, session
 
         token = machine_token(settings, session(settings, args.profile))
         return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
@@ -97,7 +97,7 @@ def http_client_for(settings: DeploySettings, args: argparse.Namespace) -> httpx
             f'with [auth] provider = "oidc", pass a token: {TOKEN_VARIABLE}=<access token> make smoke'
         )
     if provider == "iam":
-        from .ops import session
+        from .deployed import session
 
         aws = session(settings, args.profile)
         return httpx2.AsyncClient(
@@ -108,7 +108,7 @@ def http_client_for(settings: DeploySettings, args: argparse.Namespace) -> httpx
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.smoke", description=__doc__.splitlines()[0]
+        prog="python -m ops.smoke", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--url", help="MCP endpoint; default: the stack's McpEndpoint output")
     parser.add_argument("--auth", choices=["none"], help="send no credentials (for a local server)")
@@ -140,7 +140,7 @@ def _innermost(error: BaseException) -> BaseException:
 
 def _deployed_endpoint(settings: DeploySettings, profile: str | None) -> str:
     # boto3 is only needed here, to read the stack outputs.
-    from .ops import session, stack_outputs
+    from .deployed import session, stack_outputs
 
     return stack_outputs(settings, session(settings, profile))["McpEndpoint"]
 

@@ -12,7 +12,7 @@ smoke test, read the machine client's secret from this server's user pool (cogni
 sign requests to this server's /mcp (iam). Those two name the deployed server's user pool
 or API, so the server is deployed first.
 
-Run as `python -m infra.ci_role` by the CDK CLI (see the Makefile), with REPO=owner/name
+Run as `python -m ops.ci_role` by the CDK CLI (see the Makefile), with REPO=owner/name
 and BRANCH= (both found from git and gh when empty), then with --configure-github.
 """
 
@@ -33,10 +33,10 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from . import github_trust
-from .app import new_app, stack_environment, within_boundary
-from .bootstrap_policy import CDK_QUALIFIER, GITHUB_ISSUER
-from .ops import OperationError, session, stack_outputs
-from .settings import PROJECT_ROOT, DeployConfigError, DeploySettings, load_settings
+from .bootstrap_policy import GITHUB_ISSUER
+from .deployed import OperationError, session, stack_outputs
+from infra.app import CDK_QUALIFIER, new_app, stack_environment, within_boundary
+from infra.settings import PROJECT_ROOT, DeployConfigError, DeploySettings, load_settings
 
 REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 # A branch name, stricter than git: letters, digits, . _ / -; no "..", and no "/" or "." at
@@ -210,7 +210,7 @@ def build_app(
 ) -> cdk.App:
     app = new_app(outdir)
     # Deployed with your own credentials, not CDK's bootstrap roles, which the execution
-    # policy keeps away from this role (see infra/bootstrap_policy.py).
+    # policy keeps away from this role (see ops/bootstrap_policy.py).
     stack = CiRoleStack(
         app,
         settings,

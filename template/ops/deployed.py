@@ -3,12 +3,12 @@
 Every AWS call uses boto3 with deploy.toml's region and the chosen profile, so the same
 code runs against a local stand-in when AWS_ENDPOINT_URL points at one (the tests do).
 
-    python -m infra.ops outputs [--format text|json]
-    python -m infra.ops logs [--since 10m] [--no-follow]
-    python -m infra.ops secret-set KEY          (the value comes from stdin or a prompt)
-    python -m infra.ops token                   (cognito: a machine access token)
-    python -m infra.ops user-add EMAIL          (cognito: invite a person)
-    python -m infra.ops setting stack|region|profile|platform|python
+    python -m ops.deployed outputs [--format text|json]
+    python -m ops.deployed logs [--since 10m] [--no-follow]
+    python -m ops.deployed secret-set KEY          (the value comes from stdin or a prompt)
+    python -m ops.deployed token                   (cognito: a machine access token)
+    python -m ops.deployed user-add EMAIL          (cognito: invite a person)
+    python -m ops.deployed setting stack|region|profile|platform|python
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import urllib.request
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
-from .settings import DeployConfigError, DeploySettings, load_settings
+from infra.settings import DeployConfigError, DeploySettings, load_settings
 
 PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 DURATION = re.compile(r"(\d+)([smhd])")
@@ -182,7 +182,7 @@ def setting(settings: DeploySettings, name: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.ops", description=__doc__.splitlines()[0]
+        prog="python -m ops.deployed", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--profile", help="AWS profile; default deploy.toml's, '' for environment")
     commands = parser.add_subparsers(dest="command", required=True)

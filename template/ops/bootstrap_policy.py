@@ -8,7 +8,7 @@ stack, never the CI role or GitHub's OIDC provider. Every role the stacks
 create must carry a second policy, the permissions boundary, as the ceiling on what it
 may do, so a template cannot create a role that does more than this project's roles need.
 
-    python -m infra.bootstrap_policy [--profile NAME]
+    python -m ops.bootstrap_policy [--profile NAME]
         (creates or updates both; prints the execution policies for `cdk bootstrap`: this
         project's, after those other projects in the account and region already use)
 """
@@ -22,34 +22,18 @@ import sys
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .ops import OperationError, session
-from .settings import DeployConfigError, DeploySettings, load_settings
+from .deployed import OperationError, session
+from infra.app import CDK_QUALIFIER, policy_name
+from infra.function import NETWORK_INTERFACE_ACTIONS
+from infra.settings import DeployConfigError, DeploySettings, load_settings
 
-# `cdk bootstrap`'s default qualifier, part of the names of everything it creates.
-CDK_QUALIFIER = "hnb659fds"
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # `cdk bootstrap`'s stack, one per account and region under the default qualifier.
 BOOTSTRAP_STACK = "CDKToolkit"
 # IAM keeps at most five versions of a managed policy.
 MAX_POLICY_VERSIONS = 5
-# What a function in a VPC needs to manage its network interfaces: the EC2 actions of
-# AWSLambdaVPCAccessExecutionRole, without its log permissions for every log group.
-NETWORK_INTERFACE_ACTIONS = [
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:CreateNetworkInterface",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSubnets",
-    "ec2:UnassignPrivateIpAddresses",
-]
 # Leaves room in 64 for the -ci stack and CloudFormation's <logical id>-<suffix>.
 MAX_NAME_LENGTH = 32
-
-
-def policy_name(settings: DeploySettings, kind: str = "execution") -> str:
-    """kind: "execution" or "boundary". Outside the stacks' own `<name>-` prefix, so a stack
-    can never rewrite its own limits."""
-    return f"cdk-{CDK_QUALIFIER}-{settings.name}-{kind}"
 
 
 def services(settings: DeploySettings) -> list[str]:
@@ -388,7 +372,7 @@ def execution_policies(aws: boto3.Session, arn: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.bootstrap_policy", description=__doc__.splitlines()[0]
+        prog="python -m ops.bootstrap_policy", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--profile", help="AWS profile; default deploy.toml's, '' for environment")
     args = parser.parse_args(argv)

@@ -4,8 +4,8 @@ With cognito or oidc, `make dev` starts a local issuer (local_issuer.py) and poi
 at it, so /mcp refuses requests without a token, as when deployed; `make token` then finds that
 issuer the way MCP clients do (RFC 9728 metadata, then OpenID discovery) and asks it for one.
 
-    python -m infra.dev serve PACKAGE   (HOST, PORT, RELOAD and the rest from the environment)
-    python -m infra.dev token PORT
+    python -m ops.dev serve PACKAGE   (HOST, PORT, RELOAD and the rest from the environment)
+    python -m ops.dev token PORT
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 
 from .local_issuer import CLIENT_ID, Issuer
-from .settings import AuthSettings, DeployConfigError, load_settings
+from infra.settings import AuthSettings, DeployConfigError, load_settings
 
 IAM_LOCALLY = (
     'make dev: [auth] provider = "iam" is checked by API Gateway (SigV4), which is not in '
@@ -85,9 +85,7 @@ def fetch_json(url: str, data: bytes | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.dev", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m ops.dev", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve PACKAGE as make dev does").add_argument("package")
     commands.add_parser("token", help="print a token for make dev's server").add_argument(
