@@ -38,18 +38,18 @@ ifeq ($(PG_CTL),)
 endif
 
 demo: setup ## Generate a project from this checkout, start it, and list and call its tools
-	$(UV) run python -m hooks.demo
+	$(UV) run python -m scripts.demo
 
 test: lint ## Lint, then run every test (generation, generated projects, real clients, update)
 	$(UV) run pytest
 
 lint: setup ## Check the template's own Python code
-	$(UV) run ruff check hooks tests bench
-	$(UV) run ruff format --check hooks tests bench
+	$(UV) run ruff check scripts tests bench
+	$(UV) run ruff format --check scripts tests bench
 
 fmt: setup ## Format the template's own Python code
-	$(UV) run ruff check --fix --exit-zero hooks tests bench
-	$(UV) run ruff format hooks tests bench
+	$(UV) run ruff check --fix --exit-zero scripts tests bench
+	$(UV) run ruff format scripts tests bench
 
 bench: setup ## Time from process start to first tools/list, against an SDK-defaults server
 	$(UV) run python -m bench.cold_start

@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 from mcp.client import Client
 
-from hooks.serving import TEMPLATE_ROOT, answers_of, free_port, generate_project, tool_env
+from scripts.serving import TEMPLATE_ROOT, answers_of, free_port, generate_project, tool_env
 
 BASELINE_SCRIPT = Path(__file__).with_name("baseline_server.py")
 

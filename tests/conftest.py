@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hooks.serving import generate_project
+from scripts.serving import generate_project
 
 
 @pytest.fixture(scope="session")

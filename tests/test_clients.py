@@ -17,7 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hooks.serving import TEMPLATE_ROOT, Server, inspector, run, serve
+from scripts.serving import TEMPLATE_ROOT, Server, inspector, run, serve
 
 INSPECTOR_PACKAGE = "node_modules/@modelcontextprotocol/inspector/package.json"
 

@@ -13,7 +13,7 @@ import httpx2
 import pytest
 import yaml
 
-from hooks.serving import (
+from scripts.serving import (
     Server,
     check_generated_files,
     copier_copy,

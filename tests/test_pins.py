@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hooks.serving import TEMPLATE_ROOT, copier_copy, generated_files
+from scripts.serving import TEMPLATE_ROOT, copier_copy, generated_files
 
 QUESTIONS = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text(encoding="utf-8"))
 # name:tag@sha256:<64 hex>: the tag for people and Dependabot, the digest for the build.

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, check_generated_files, run
-from hooks.terminal import Ask, Terminal, answer, copier_in_terminal
+from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN, check_generated_files, run
+from scripts.terminal import Ask, Terminal, answer, copier_in_terminal
 
 CERTIFICATE_ARN = (
     "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, run
-from hooks.terminal import Ask, copier_in_terminal
+from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN, run
+from scripts.terminal import Ask, copier_in_terminal
 
 USER_TOOL = '''
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hooks.serving import TEMPLATE_ROOT, TOOLS_BIN, copier_copy
+from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN, copier_copy
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 DEPENDABOT = Path(".github/dependabot.yml")
@@ -177,7 +177,7 @@ def test_the_template_tests_every_change_and_releases_only_main_after_its_tests(
     assert release["needs"] == "test"
     assert release["if"] == "github.event_name == 'push'"
     assert release["permissions"] == {"contents": "write"}
-    # The pins live in hooks/versions.jinja; the template uses the ones it generates.
+    # The pins live in includes/versions.jinja; the template uses the ones it generates.
     assert actions_used(TEMPLATE_ROOT) <= actions_used(project)
 
 

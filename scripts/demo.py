@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hooks.serving import TEMPLATE_ROOT, generate_project, inspector, serve
+from scripts.serving import TEMPLATE_ROOT, generate_project, inspector, serve
 
 DEMO_DIR = TEMPLATE_ROOT / "build" / "demo"
 LIST_TOOLS = ["--method", "tools/list"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pexpect
 import pyte
 
-from hooks.serving import TOOLS_BIN, tool_env
+from scripts.serving import TOOLS_BIN, tool_env
 
 COLUMNS, ROWS = 240, 50
 # questionary marks the highlighted choice of a select with this pointer.
