@@ -15,24 +15,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
+from .contract import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    HEALTH_PATH,
+    MCP_METHODS,
+    MCP_PATH,
+)
 from .logs import RequestLogMiddleware, configure_logging
 from .server import build_server
 
 logger = logging.getLogger(__name__)
 
-MCP_PATH = "/mcp"
-HEALTH_PATH = "/health"
 LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-# What browser-based MCP clients send, and the response headers they need to read.
-CORS_ALLOW_HEADERS = [
-    "Content-Type",
-    "Authorization",
-    "Mcp-Session-Id",
-    "Mcp-Protocol-Version",
-    "Last-Event-ID",
-]
-CORS_EXPOSE_HEADERS = ["Mcp-Session-Id", "Mcp-Protocol-Version"]
 AUTH_DISABLED_WARNING = (
     "AUTH IS OFF: MCP_AUTH_DISABLED=1 switched off the %s checks, so anyone who can reach "
     "this server can call its tools. Use it only on your own machine."
@@ -71,10 +68,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         app = CORSMiddleware(
             app,
             allow_origins=list(settings.cors_allow_origins),
-            allow_methods=["POST", "GET", "DELETE", "OPTIONS"],
-            allow_headers=CORS_ALLOW_HEADERS,
-            expose_headers=CORS_EXPOSE_HEADERS,
-            max_age=3600,
+            allow_methods=[*MCP_METHODS, "OPTIONS"],
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
+            max_age=CORS_MAX_AGE_SECONDS,
         )
     return RequestLogMiddleware(app)
 

@@ -26,10 +26,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import AuthConfig
+from .contract import METADATA_PATHS
 from .logs import add_request_fields
 from .tokens import TokenChecker, client_of, scopes_of
 
-METADATA_PATH = "/.well-known/oauth-protected-resource"
 LAMBDA_REQUEST_CONTEXT = b"x-amzn-request-context"
 SIGV4 = "AWS4-HMAC-SHA256"
 UNSIGNED = {"error": "unauthorized", "error_description": "sign the request with AWS SigV4"}
@@ -81,7 +81,7 @@ def add_root_metadata_route(server: MCPServer, config: AuthConfig) -> None:
         authorization_servers=[config.issuer],
         scopes_supported=list(config.required_scopes) or None,
     )
-    server.custom_route(METADATA_PATH, methods=["GET"])(
+    server.custom_route(METADATA_PATHS[0], methods=["GET"])(
         ProtectedResourceMetadataHandler(metadata).handle
     )
 

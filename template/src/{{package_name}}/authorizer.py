@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .config import AuthConfig, ConfigError, Settings
+from .contract import HEALTH_PATH
 from .logs import configure_logging
 from .tokens import TokenChecker, client_of, scopes_of
 
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 # The Lambda Web Adapter's default AWS_LWA_PASS_THROUGH_PATH for events that are not HTTP.
 EVENTS_PATH = "/events"
-HEALTH_PATH = "/health"
 TOKEN_PROVIDERS = ("oidc", "cognito")
 
 
