@@ -75,7 +75,7 @@ def test_generated_project_is_clean_and_passes_its_own_checks(copie, answers) ->
     project = result.project_dir
 
     check_generated_files(project)
-    run(["make", "setup", "lint", "test"], cwd=project)
+    run(["make", "setup", "lint", "test-all"], cwd=project)
     assert (project / "uv.lock").is_file()
 
 

@@ -200,7 +200,7 @@ def test_typed_answers_make_a_project_that_passes_its_own_checks(tmp_path: Path,
     assert [line for line in present if line not in message] == [], message
     assert [word for word in absent if word in message] == [], message
     check_generated_files(project)
-    run(["make", "setup", "lint", "test"], cwd=project, timeout=1200)
+    run(["make", "setup", "lint", "test-all"], cwd=project, timeout=1200)
     shown = (project / "README.md").read_text() + run(["make"], cwd=project).stdout
     present, absent = README_AND_HELP[name]
     assert [text for text in present if text not in shown] == []

@@ -119,7 +119,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert not conflicted_files(project)
 
     # The project still works, and make setup installed the git hook in this repository.
-    run(["make", "setup", "lint", "test"], project)
+    run(["make", "setup", "lint", "test-all"], project)
     assert "pre-commit" in (project / ".git" / "hooks" / "pre-commit").read_text()
 
 

@@ -21,9 +21,9 @@ import httpx2
 import pytest
 from mcp.client import Client
 
-from conftest import RunningServer, serve_process
 from infra.token_authorizer import AUTHORIZER_COMMAND
 from ops.local_issuer import AUDIENCE, SCOPE, Issuer
+from tests.support import RunningServer, serve_process
 
 PROJECT = Path(__file__).resolve().parent.parent
 DOCKERFILE = PROJECT / "Dockerfile"

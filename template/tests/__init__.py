@@ -1,0 +1,1 @@
+"""The project's tests: `make test` runs the fast ones, `make test-all` all of them."""

@@ -1,0 +1,77 @@
+"""Running the server as a real process on a free loopback port, for tests that need one.
+
+Plain Python with no project names in it: the template's own tests use it too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+STARTUP_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class RunningServer:
+    url: str
+    log_path: Path
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.url}/mcp"
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(encoding="utf-8").splitlines()
+
+
+@contextmanager
+def serve_process(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[RunningServer]:
+    """Start the server command on a free loopback port; stop it and all it started afterwards
+    (`make dev` runs uv, which runs the server and its reloader)."""
+    port = free_port()
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = RunningServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
+    try:
+        wait_until_healthy(process, server)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], server: RunningServer) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{server.log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(
+        f"server not healthy after {STARTUP_TIMEOUT_SECONDS} s:\n{server.log_path.read_text()}"
+    )
