@@ -1,8 +1,8 @@
-"""Logs retention and CloudWatch alarms, with an optional email when one fires."""
+"""Log groups and CloudWatch alarms, with an optional email when one fires."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
@@ -14,37 +14,18 @@ from constructs import Construct
 
 from .settings import DeploySettings
 
-RETENTION = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
 # Lambda's default concurrency quota per region; the alarm's limit when none is reserved.
 DEFAULT_CONCURRENCY_QUOTA = 1000
 ALARM_PERIOD = Duration.minutes(5)
 
 
-def retention(days: int) -> logs.RetentionDays:
-    return RETENTION[days]
+def log_group(scope: Construct, construct_id: str, settings: DeploySettings) -> logs.LogGroup:
+    """A log group kept [observability] log_retention_days, removed by `make destroy`."""
+    group = logs.LogGroup(scope, construct_id, removal_policy=RemovalPolicy.DESTROY)
+    # The number itself: the schema allows only the periods CloudWatch Logs accepts.
+    cfn_group: logs.CfnLogGroup = group.node.default_child
+    cfn_group.retention_in_days = settings.observability.log_retention_days
+    return group
 
 
 class Alarms(Construct):

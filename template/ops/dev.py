@@ -20,7 +20,8 @@ import urllib.parse
 import urllib.request
 
 from .local_issuer import CLIENT_ID, Issuer
-from infra.settings import AuthSettings, DeployConfigError, load_settings
+from infra import settings as deploy
+from infra.settings import DeployConfigError, load_settings
 
 IAM_LOCALLY = (
     'make dev: [auth] provider = "iam" is checked by API Gateway (SigV4), which is not in '
@@ -28,7 +29,7 @@ IAM_LOCALLY = (
 )
 
 
-def local_auth(auth: AuthSettings) -> dict[str, str]:
+def local_auth(auth: deploy.AuthSection) -> dict[str, str]:
     """The server's AUTH_* variables, with a local issuer in place of the deployed one."""
     if auth.provider == "iam":
         print(IAM_LOCALLY, file=sys.stderr)

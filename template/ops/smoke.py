@@ -19,7 +19,7 @@ import httpx2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from infra.settings import DeployConfigError, DeploySettings, SmokeSettings, load_settings
+from infra.settings import DeployConfigError, DeploySettings, SmokeSection, load_settings
 
 # A bearer token to send instead of fetching one.
 TOKEN_VARIABLE = "MCP_TOKEN"
@@ -60,7 +60,7 @@ class SigV4(httpx2.Auth):
         yield request
 
 
-async def smoke(url: str, check: SmokeSettings, http_client: httpx2.AsyncClient) -> None:
+async def smoke(url: str, check: SmokeSection, http_client: httpx2.AsyncClient) -> None:
     async with Client(streamable_http_client(url, http_client=http_client)) as client:
         print(f"connected to {url} (protocol {client.protocol_version})")
         names = [tool.name for tool in (await client.list_tools()).tools]

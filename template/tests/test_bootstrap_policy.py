@@ -8,8 +8,8 @@ covers the CI role's stack, in test_ci_role.py.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -17,8 +17,15 @@ import pytest
 from infra.settings import load_settings
 from ops import bootstrap_policy
 
+
+def replace(settings: object, **changes: object) -> SimpleNamespace:
+    """settings with some values changed, as the bootstrap policy reads them."""
+    names = [name for name in dir(settings) if not name.startswith(("_", "model_"))]
+    return SimpleNamespace(**{name: getattr(settings, name) for name in names} | changes)
+
+
 # Named within what a scoped policy allows, whatever name deploy.toml gives the project.
-SETTINGS = dataclasses.replace(load_settings(), name="my-mcp-server")
+SETTINGS = replace(load_settings(), name="my-mcp-server")
 ACCOUNT = "123456789012"  # moto's
 POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-{SETTINGS.name}-execution"
 BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/cdk-hnb659fds-{SETTINGS.name}-boundary"
@@ -31,8 +38,8 @@ REGIONS = ("us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2", "us-west-
 
 def edited(run: int):
     """deploy.toml as edited before each run: each one asks for a different document."""
-    observability = dataclasses.replace(SETTINGS.observability, alarms=run % 2 == 0)
-    return dataclasses.replace(SETTINGS, observability=observability, region=REGIONS[run % 6])
+    observability = replace(SETTINGS.observability, alarms=run % 2 == 0)
+    return replace(SETTINGS, observability=observability, region=REGIONS[run % 6])
 
 
 def versions(aws: boto3.Session, arn: str = POLICY_ARN) -> list[dict]:
@@ -58,7 +65,7 @@ def test_the_first_run_creates_the_policy_and_the_boundary(aws: boto3.Session) -
 
 def test_a_later_run_updates_both_in_place(aws: boto3.Session) -> None:
     bootstrap_policy.ensure_policy(SETTINGS, aws)
-    changed = dataclasses.replace(SETTINGS, region="eu-west-1")
+    changed = replace(SETTINGS, region="eu-west-1")
 
     arn = bootstrap_policy.ensure_policy(changed, aws)
 
@@ -188,29 +195,23 @@ def test_iam_and_lambda_reach_only_the_stacks_own_roles_policies_and_functions()
 
 
 def test_services_follow_the_features_that_are_on() -> None:
-    plain = dataclasses.replace(
+    plain = replace(
         SETTINGS,
-        auth=dataclasses.replace(SETTINGS.auth, provider="none"),
-        vpc=dataclasses.replace(SETTINGS.vpc, mode="none"),
-        domain=dataclasses.replace(SETTINGS.domain, mode="none"),
-        observability=dataclasses.replace(SETTINGS.observability, alarms=False),
+        auth=replace(SETTINGS.auth, provider="none"),
+        vpc=replace(SETTINGS.vpc, mode="none"),
+        domain=replace(SETTINGS.domain, mode="none"),
+        observability=replace(SETTINGS.observability, alarms=False),
     )
-    everything = dataclasses.replace(
+    everything = replace(
         SETTINGS,
-        auth=dataclasses.replace(SETTINGS.auth, provider="cognito"),
-        vpc=dataclasses.replace(SETTINGS.vpc, mode="new", egress="nat"),
-        domain=dataclasses.replace(
-            SETTINGS.domain, mode="hosted-zone", hosted_zone_id="Z0123456789ABCDEFGHIJ"
-        ),
-        observability=dataclasses.replace(SETTINGS.observability, alarms=True),
+        auth=replace(SETTINGS.auth, provider="cognito"),
+        vpc=replace(SETTINGS.vpc, mode="new", egress="nat"),
+        domain=replace(SETTINGS.domain, mode="hosted-zone", hosted_zone_id="Z0123456789ABCDEFGHIJ"),
+        observability=replace(SETTINGS.observability, alarms=True),
     )
 
-    endpoints = dataclasses.replace(
-        plain, vpc=dataclasses.replace(SETTINGS.vpc, mode="new", egress="endpoints")
-    )
-    certificate = dataclasses.replace(
-        plain, domain=dataclasses.replace(SETTINGS.domain, mode="certificate")
-    )
+    endpoints = replace(plain, vpc=replace(SETTINGS.vpc, mode="new", egress="endpoints"))
+    certificate = replace(plain, domain=replace(SETTINGS.domain, mode="certificate"))
 
     assert bootstrap_policy.services(plain) == ["apigateway", "logs"]
     assert bootstrap_policy.services(everything) == [
@@ -241,14 +242,12 @@ def boundary_statements(settings) -> dict[str, dict]:
 
 
 def test_the_boundary_names_this_projects_secrets_stack_and_smoke_target() -> None:
-    cognito = dataclasses.replace(
+    cognito = replace(
         SETTINGS,
-        auth=dataclasses.replace(SETTINGS.auth, provider="cognito"),
+        auth=replace(SETTINGS.auth, provider="cognito"),
         secrets={"api_key": "weather/api-key", "database": "app/database"},
     )
-    iam = dataclasses.replace(
-        SETTINGS, auth=dataclasses.replace(SETTINGS.auth, provider="iam"), secrets={}
-    )
+    iam = replace(SETTINGS, auth=replace(SETTINGS.auth, provider="iam"), secrets={})
     in_region = f"{SETTINGS.region}:{ACCOUNT}"
 
     assert boundary_statements(cognito)["ReadTheNamedSecrets"]["Resource"] == [
@@ -267,7 +266,7 @@ def test_the_boundary_names_this_projects_secrets_stack_and_smoke_target() -> No
 
 def test_a_name_the_policy_cannot_scope_is_refused() -> None:
     for name in ("cdk", "cdk-hnb659fds", "cdk-tools", "a" * 33):
-        problem = bootstrap_policy.name_problem(dataclasses.replace(SETTINGS, name=name))
+        problem = bootstrap_policy.name_problem(replace(SETTINGS, name=name))
         assert problem.startswith(f"make bootstrap: [server] name = {name!r} is not allowed")
     for name in ("cdktools", "a" * 32, SETTINGS.name):
-        assert bootstrap_policy.name_problem(dataclasses.replace(SETTINGS, name=name)) == ""
+        assert bootstrap_policy.name_problem(replace(SETTINGS, name=name)) == ""

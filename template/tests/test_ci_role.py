@@ -3,7 +3,6 @@ grants limited to this server; and the GitHub side of that trust, through the Gi
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import json
 import os
@@ -11,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -32,7 +32,7 @@ SETTINGS = load_settings()
 
 
 def with_auth(provider: str) -> DeploySettings:
-    return dataclasses.replace(SETTINGS, auth=dataclasses.replace(SETTINGS.auth, provider=provider))
+    return SETTINGS.model_copy(update={"auth": SimpleNamespace(provider=provider)})
 
 
 def synthesize(
