@@ -29,7 +29,9 @@ def server_command(kind: str, project: Path, port: int) -> tuple[list[str], dict
     python = str(project / ".venv" / "bin" / "python")
     package = answers_of(project)["package_name"]
     if kind == "generated":
-        return [python, "-m", package], tool_env({"HOST": "127.0.0.1", "PORT": str(port)})
+        return [python, "-m", package], tool_env(
+            {"HOST": "127.0.0.1", "PORT": str(port), "MCP_AUTH_DISABLED": "1"}
+        )
     return [python, str(BASELINE_SCRIPT), str(port), package], tool_env()
 
 

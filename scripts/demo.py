@@ -18,7 +18,7 @@ CALL_TOOL = [
 def main() -> None:
     print(f"==> copier copy --defaults . {DEMO_DIR.relative_to(TEMPLATE_ROOT)}, then uv sync")
     project = generate_project(DEMO_DIR)
-    with serve(project) as server:
+    with serve(project, env={"MCP_AUTH_DISABLED": "1"}) as server:
         print(f"==> server up at {server.mcp_url}")
         for args in (LIST_TOOLS, CALL_TOOL):
             print(f"==> mcp-inspector --cli {server.mcp_url} --transport http {' '.join(args)}")

@@ -30,7 +30,8 @@ REFERENCE_BODY = (
 
 @pytest.fixture(scope="module")
 def server(default_project: Path) -> Iterator[Server]:
-    with serve(default_project) as running:
+    # The default project checks Cognito tokens; these clients come without one.
+    with serve(default_project, env={"MCP_AUTH_DISABLED": "1"}) as running:
         yield running
 
 
@@ -150,7 +151,8 @@ class LoopbackIssuer:
         now = int(time.time())
         claims = {
             "iss": self.url,
-            "aud": "mcp-api",
+            "client_id": "ci",
+            "token_use": "access",
             "sub": "ci",
             "scope": "mcp/tools",
             "iat": now,
@@ -163,9 +165,8 @@ class LoopbackIssuer:
 def protected(default_project: Path) -> Iterator[tuple[Server, LoopbackIssuer]]:
     issuer = LoopbackIssuer()
     env = {
-        "AUTH_PROVIDER": "oidc",
         "AUTH_ISSUER": issuer.url,
-        "AUTH_AUDIENCE": "mcp-api",
+        "AUTH_CLIENT_IDS": "ci",
         "AUTH_REQUIRED_SCOPES": "mcp/tools",
         "AUTH_JWKS_URL": f"{issuer.url}/jwks.json",
     }

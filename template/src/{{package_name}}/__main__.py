@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
 import uvicorn
 
-from .config import ConfigError, Settings
+from . import config
 from .logs import configure_logging
 
 
 def main() -> None:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        sys.exit(f"configuration error: {error}")
+    settings = config.load()
     # Here for uvicorn's own start-up lines; the app configures the same in its process.
     configure_logging(settings.log_level)
     uvicorn.run(

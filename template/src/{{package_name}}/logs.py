@@ -1,7 +1,7 @@
 """JSON log lines on stdout: one per HTTP request, plus the server's own messages.
 
-CloudWatch Logs Insights can query JSON lines field by field, so every line is
-a single JSON object. Locally the same lines go to the terminal.
+CloudWatch Logs Insights queries JSON lines field by field; locally the same lines go to the
+terminal.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ REQUEST_LOGGER = logging.getLogger(f"{__package__}.request")
 NOISY_LOGGERS = ("mcp", "mcp_types", "httpx2", "uvicorn.access")
 LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
 
-# The fields of the request being served: its id goes on every line logged while it runs,
-# and the auth checks add who called (never a token) to its request line.
+# The request being served: its id goes on every line logged while it runs, and the auth
+# checks add who called (never a token) to its request line.
 _request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields", default=None)
 
 
 def add_request_fields(**fields: str) -> None:
     """Adds fields to the request line of the request being served, if any."""
-    current = _request_fields.get()
-    if current is not None:
+    if (current := _request_fields.get()) is not None:
         current.update(fields)
 
 
@@ -45,8 +44,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        current = _request_fields.get()
-        if current is not None:
+        if (current := _request_fields.get()) is not None:
             line["request_id"] = current["request_id"]
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
@@ -58,23 +56,20 @@ def configure_logging(level: str) -> None:
     """Send every logger's records to stdout as JSON lines at `level`."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(level)
     # Below DEBUG the SDK's per-request chatter is noise; at DEBUG it is wanted.
-    quiet_level = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(quiet_level)
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
 class RequestLogMiddleware:
     """Logs one line per HTTP request: JSON-RPC method, tool, status, duration, request id,
     and the caller the auth checks identified.
 
-    The body is read by the MCP transport anyway; this keeps a reference to the
-    chunks as they pass and parses them only when the line is written. The line
-    is written before the last body chunk is sent: once the response is out,
-    Lambda may freeze the process before anything after it runs.
+    The body is read by the MCP transport anyway; this keeps the chunks as they pass and
+    parses them only for the line, which is written before the last body chunk is sent: once
+    the response is out, Lambda may freeze the process before anything after it runs.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -84,68 +79,49 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-
         started = time.perf_counter()
-        body_chunks: list[bytes] = []
-        status = 500
-        fields = {"request_id": _request_id(scope)}
+        body: list[bytes] = []
+        line: dict[str, Any] = {"http_method": scope["method"], "path": scope["path"]}
+        fields = {"request_id": request_id(scope)}
 
         async def receive_and_keep() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                body_chunks.append(message.get("body", b""))
+                body.append(message.get("body", b""))
             return message
 
         async def send_and_log(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                line["status"] = message["status"]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                _log_request(scope, b"".join(body_chunks), status, started, fields)
+                line["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+                line["rpc_method"], line["tool"] = rpc_method_and_tool(b"".join(body))
+                summary = f"{scope['method']} {scope['path']} {line['status']}"
+                REQUEST_LOGGER.info(summary, extra={"fields": {**line, **fields}})
             await send(message)
 
-        previous_fields = _request_fields.set(fields)
+        token = _request_fields.set(fields)
         try:
             await self.app(scope, receive_and_keep, send_and_log)
         finally:
-            _request_fields.reset(previous_fields)
+            _request_fields.reset(token)
 
 
-def _log_request(
-    scope: Scope, body: bytes, status: int, started: float, fields: dict[str, Any]
-) -> None:
-    method, tool = _rpc_method_and_tool(body)
-    line = {
-        "http_method": scope["method"],
-        "path": scope["path"],
-        "status": status,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        "rpc_method": method,
-        "tool": tool,
-        **fields,
-    }
-    REQUEST_LOGGER.info("%s %s %s", scope["method"], scope["path"], status, extra={"fields": line})
-
-
-def _rpc_method_and_tool(body: bytes) -> tuple[str | None, str | None]:
+def rpc_method_and_tool(body: bytes) -> tuple[str | None, str | None]:
     try:
-        message = json.loads(body) if body else None
+        message = json.loads(body)
     except ValueError:
         return None, None
-    if not isinstance(message, dict):
-        return None, None
-    method = message.get("method")
-    params = message.get("params")
+    method = message.get("method") if isinstance(message, dict) else None
+    params = message.get("params") if isinstance(message, dict) else None
     tool = params.get("name") if method == "tools/call" and isinstance(params, dict) else None
     return (method if isinstance(method, str) else None), (tool if isinstance(tool, str) else None)
 
 
-def _request_id(scope: Scope) -> str:
+def request_id(scope: Scope) -> str:
     """The Lambda request id, which ties this line to Lambda's own START/REPORT lines."""
-    for name, value in scope["headers"]:
-        if name == LAMBDA_CONTEXT_HEADER:
-            try:
-                return str(json.loads(value)["request_id"])
-            except (ValueError, KeyError, TypeError):
-                break
-    return uuid.uuid4().hex
+    raw = dict(scope["headers"]).get(LAMBDA_CONTEXT_HEADER)
+    try:
+        return str(json.loads(raw)["request_id"])
+    except (TypeError, ValueError, KeyError):
+        return uuid.uuid4().hex
