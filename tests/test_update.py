@@ -86,7 +86,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(
 
     # The template improves its plumbing, and its example tools, in v0.2.0.
     source = template / "template"
-    edit(source / "src" / "{{package_name}}" / "app.py",
+    edit(source / "src" / "{{package_name}}" / "contract.py",
          'HEALTH_PATH = "/health"\n', 'HEALTH_PATH = "/health"\nTEMPLATE_V2 = True\n')  # fmt: skip
     edit(source / "Makefile.jinja", "# Run `make`", "# Template v2. Run `make`")
     edit(source / "src" / "{{package_name}}" / "tools.py", "Your tools", "Template v2 tools")
@@ -103,7 +103,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert "Updating to template version 0.2.0" in result.stderr
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.2.0"
-    assert "TEMPLATE_V2 = True" in (package / "app.py").read_text()
+    assert "TEMPLATE_V2 = True" in (package / "contract.py").read_text()
     makefile = (project / "Makefile").read_text()
     assert makefile.startswith("# Template v2. Run `make`")
     assert "shout: ## Our own target" in makefile
