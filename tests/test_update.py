@@ -118,8 +118,9 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert not leftovers
     assert not conflicted_files(project)
 
-    # The project still works, and make setup installed the git hook in this repository.
-    run(["make", "setup", "lint", "test-all"], project)
+    # The merged project still works (its fast layer; the default answers' whole suite runs in
+    # test_generation.py), and make setup installed the git hook in this repository.
+    run(["make", "setup", "lint", "test"], project)
     assert "pre-commit" in (project / ".git" / "hooks" / "pre-commit").read_text()
 
 
@@ -145,21 +146,21 @@ def test_a_conflicting_edit_fails_the_update_names_the_file_and_the_hook_catches
     template: Path, tmp_path: Path
 ) -> None:
     project = generate(template, tmp_path)
-    app = project / "src" / "my_mcp_server" / "app.py"
-    edit(app, 'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/healthz"')
+    contract = project / "src" / "my_mcp_server" / "contract.py"
+    edit(contract, 'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/healthz"')
     git(project, "commit", "-q", "-am", "user edits the template's line")
-    edit(template / "template" / "src" / "{{package_name}}" / "app.py",
+    edit(template / "template" / "src" / "{{package_name}}" / "contract.py",
          'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/status"')  # fmt: skip
     release_template(template, "v0.2.0")
 
     result = run(["make", "update"], project, check=False)
 
     assert result.returncode != 0
-    assert conflicted_files(project) == ["src/my_mcp_server/app.py"]
+    assert conflicted_files(project) == ["src/my_mcp_server/contract.py"]
     assert result.stdout.splitlines()[-2:] == [
         "Conflicts left inline: resolve each '<<<<<<< before updating' block in these files,"
         " then commit:",
-        "  src/my_mcp_server/app.py",
+        "  src/my_mcp_server/contract.py",
     ]
     again = run(["make", "update"], project, check=False)
     assert again.returncode != 0
@@ -171,7 +172,7 @@ def test_a_conflicting_edit_fails_the_update_names_the_file_and_the_hook_catches
         check=False,
     )
     assert hook.returncode == 1
-    assert "src/my_mcp_server/app.py:" in hook.stdout
+    assert "src/my_mcp_server/contract.py:" in hook.stdout
     assert "Merge conflict string" in hook.stdout
 
 
