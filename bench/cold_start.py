@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 from mcp.client import Client
 
-from scripts.serving import TEMPLATE_ROOT, answers_of, free_port, generate_project, tool_env
+from scripts.serving import TEMPLATE_ROOT, answers_of, generate_project, support, tool_env
 
 BASELINE_SCRIPT = Path(__file__).with_name("baseline_server.py")
 
@@ -54,7 +54,7 @@ async def first_tools_list(url: str) -> int:
 
 
 def time_to_first_tools_list(kind: str, project: Path) -> float:
-    port = free_port()
+    port = support.free_port()
     command, env = server_command(kind, project, port)
     started = time.perf_counter()
     process = subprocess.Popen(

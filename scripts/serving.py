@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
@@ -37,10 +35,27 @@ def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, *, check: bool = True, timeout: float = 600):
-    """Run a command with tool_env(); on failure, raise with its whole output."""
+def fresh_machine_env() -> dict[str, str]:
+    """tool_env() as on a machine with python3, make, git and node, but no uv anywhere on PATH."""
+    env = tool_env()
+    env["PATH"] = os.pathsep.join(
+        folder for folder in env["PATH"].split(os.pathsep) if not (Path(folder) / "uv").exists()
+    )
+    assert shutil.which("uv", path=env["PATH"]) is None
+    return env
+
+
+def run(
+    args: list[str],
+    cwd: Path,
+    *,
+    check: bool = True,
+    timeout: float = 600,
+    env: Mapping[str, str] | None = None,
+):
+    """Run a command with tool_env() (or `env`); on failure, raise with its whole output."""
     result = subprocess.run(
-        args, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
+        args, cwd=cwd, env=env or tool_env(), capture_output=True, text=True, timeout=timeout
     )
     if check and result.returncode != 0:
         raise RuntimeError(
@@ -72,42 +87,24 @@ def generate_project(dest: Path, answers: Mapping[str, str] | None = None) -> Pa
 UNRENDERED_JINJA = re.compile(r"(?<!\$){{-?\s*[A-Za-z_][\w.]*\s*(\||}}|\()|{%-?\s|{#-?\s")
 
 
-def generated_files(project: Path) -> list[Path]:
-    skipped = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
-    return [
-        path
+def generated_files(project: Path) -> dict[str, str]:
+    """Every file a `copier copy` wrote, by its path in the project: call it before anything
+    runs there (setup adds .venv, node_modules, uv.lock)."""
+    return {
+        str(path.relative_to(project)): path.read_text(encoding="utf-8")
         for path in sorted(project.rglob("*"))
-        if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
-    ]
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
 
 
-def check_generated_files(project: Path) -> None:
+def check_generated_files(files: Mapping[str, str]) -> None:
     """Every generated file is fully rendered, ends with a newline and has no trailing spaces."""
-    for path in generated_files(project):
-        text = path.read_text(encoding="utf-8")
-        name = path.relative_to(project)
+    for name, text in files.items():
+        assert not name.endswith(".jinja"), name
         assert not UNRENDERED_JINJA.search(text), f"unrendered Jinja in {name}"
         assert text.endswith("\n"), f"{name} does not end with a newline"
         trailing = [n for n, line in enumerate(text.splitlines(), 1) if line != line.rstrip()]
         assert not trailing, f"trailing whitespace in {name} on lines {trailing}"
-    assert not list(project.rglob("*.jinja"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def mcp_url(self) -> str:
-        return f"{self.url}/mcp"
 
 
 def answers_of(project: Path) -> dict[str, str]:
@@ -115,44 +112,28 @@ def answers_of(project: Path) -> dict[str, str]:
     return yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
 
 
+def load_template_module(path: str) -> ModuleType:
+    """A plain (non-Jinja) module of the generated project, loaded from template/ by path: its
+    package is called `tests` too, and the template's tests use its helpers rather than copies."""
+    source = TEMPLATE_ROOT / "template" / path
+    spec = importlib.util.spec_from_file_location(f"template_{source.stem}", source)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while they are made
+    spec.loader.exec_module(module)
+    return module
+
+
+support = load_template_module("tests/support.py")
+
+
 @contextmanager
 def serve(
-    project: Path, *, env: Mapping[str, str] | None = None, timeout: float = 60
-) -> Iterator[Server]:
+    project: Path, *, env: Mapping[str, str] | None = None
+) -> Iterator[support.RunningServer]:
     """Run `python -m <package>` from the project's .venv on a free loopback port."""
-    package = answers_of(project)["package_name"]
-    port = free_port()
-    env = tool_env({**(env or {}), "HOST": "127.0.0.1", "PORT": str(port)})
-    log_path = project / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(project / ".venv" / "bin" / "python"), "-m", package],
-            cwd=project,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    try:
-        wait_until_healthy(server, timeout)
+    command = [str(project / ".venv" / "bin" / "python"), "-m", answers_of(project)["package_name"]]
+    with support.serve_process(command, tool_env(env), project / "server.log") as server:
         yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def wait_until_healthy(server: Server, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server not healthy after {timeout} s:\n{server.log_path.read_text()}")
 
 
 def inspector(*args: str) -> subprocess.CompletedProcess[str]:

@@ -55,7 +55,8 @@ class Terminal:
                 return
 
     def highlighted(self) -> str:
-        return next((line for line in self.screen.display if POINTER in line), "")
+        # The pointer starts the line; an answer shown above may hold the same character.
+        return next((line for line in self.screen.display if line.lstrip().startswith(POINTER)), "")
 
     def choose(self, label: str) -> None:
         """Move a select's pointer down to the choice whose label starts with `label`."""

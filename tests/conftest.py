@@ -1,15 +1,36 @@
-"""Fixtures shared by the template's tests."""
+"""Fixtures shared by the template's tests: each answer set's project, made once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from scripts.serving import generate_project
+from scripts.serving import copier_copy, fresh_machine_env, generated_files, run, tool_env
+from tests.projects import ANSWER_SETS, Generated
 
 
 @pytest.fixture(scope="session")
-def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One project generated with every default answer, its .venv synced."""
-    return generate_project(tmp_path_factory.mktemp("default") / "my-mcp-server")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Generated]:
+    """The project of an answer set, copied and set up on first use, then shared. The default
+    one is set up as on a fresh machine, with no uv on PATH: make setup installs its own."""
+    projects: dict[str, Generated] = {}
+
+    def project(name: str) -> Generated:
+        if name not in projects:
+            path = tmp_path_factory.mktemp(name) / "project"
+            result = copier_copy(path, ANSWER_SETS[name])
+            files = generated_files(path)
+            env = fresh_machine_env() if name == "defaults" else tool_env()
+            run(["make", "setup"], path, env=env)
+            projects[name] = Generated(path, files, result.stdout + result.stderr)
+        return projects[name]
+
+    return project
+
+
+@pytest.fixture(scope="session")
+def default_project(generated: Callable[[str], Generated]) -> Path:
+    """The project of the default answers, set up."""
+    return generated("defaults").path

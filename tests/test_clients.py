@@ -5,19 +5,26 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import jwt
+import httpx2
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from scripts.serving import TEMPLATE_ROOT, Server, inspector, run, serve
+from scripts.serving import (
+    NODE_BIN,
+    TEMPLATE_ROOT,
+    fresh_machine_env,
+    inspector,
+    run,
+    serve,
+    support,
+)
+
+RunningServer = support.RunningServer
 
 INSPECTOR_PACKAGE = "node_modules/@modelcontextprotocol/inspector/package.json"
 
@@ -29,7 +36,7 @@ REFERENCE_BODY = (
 
 
 @pytest.fixture(scope="module")
-def server(default_project: Path) -> Iterator[Server]:
+def server(default_project: Path) -> Iterator[RunningServer]:
     # The default project checks Cognito tokens; these clients come without one.
     with serve(default_project, env={"MCP_AUTH_DISABLED": "1"}) as running:
         yield running
@@ -51,7 +58,7 @@ def version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
 
-def test_inspector_cli_lists_tools(server: Server) -> None:
+def test_inspector_cli_lists_tools(server: RunningServer) -> None:
     result = inspector(server.mcp_url, "--transport", "http", "--method", "tools/list")
 
     (tool,) = json.loads(result.stdout)["tools"]
@@ -60,7 +67,7 @@ def test_inspector_cli_lists_tools(server: Server) -> None:
     assert "result" in tool["outputSchema"]["properties"]
 
 
-def test_inspector_cli_calls_a_tool(server: Server) -> None:
+def test_inspector_cli_calls_a_tool(server: RunningServer) -> None:
     result = inspector(
         server.mcp_url, "--transport", "http", "--method", "tools/call",
         "--tool-name", "convert_units",
@@ -72,7 +79,7 @@ def test_inspector_cli_calls_a_tool(server: Server) -> None:
     assert answer["structuredContent"]["result"] == 212
 
 
-def test_inspector_cli_reads_the_resource_template(server: Server) -> None:
+def test_inspector_cli_reads_the_resource_template(server: RunningServer) -> None:
     result = inspector(
         server.mcp_url, "--transport", "http",
         "--method", "resources/read", "--uri", "units://time",
@@ -82,7 +89,7 @@ def test_inspector_cli_reads_the_resource_template(server: Server) -> None:
     assert json.loads(contents["text"])["units"] == ["ms", "s", "min", "h", "d"]
 
 
-def test_reference_curl_gets_the_2024_11_05_handshake(server: Server) -> None:
+def test_reference_curl_gets_the_2024_11_05_handshake(server: RunningServer) -> None:
     result = subprocess.run(
         ["curl", "-sS", "-X", "POST", server.mcp_url,
          "-H", "Content-Type: application/json", "-d", REFERENCE_BODY],
@@ -95,7 +102,7 @@ def test_reference_curl_gets_the_2024_11_05_handshake(server: Server) -> None:
     assert answer["result"]["serverInfo"]["name"] == "my-mcp-server"
 
 
-def test_raw_post_with_only_content_type_is_answered(server: Server) -> None:
+def test_raw_post_with_only_content_type_is_answered(server: RunningServer) -> None:
     # No Accept header at all (curl adds "Accept: */*"; other clients add nothing).
     host, port = server.url.removeprefix("http://").split(":")
     body = REFERENCE_BODY.encode()
@@ -114,7 +121,7 @@ def test_raw_post_with_only_content_type_is_answered(server: Server) -> None:
     assert json.loads(payload)["result"]["protocolVersion"] == "2024-11-05"
 
 
-def test_get_on_mcp_is_refused_within_a_second(server: Server) -> None:
+def test_get_on_mcp_is_refused_within_a_second(server: RunningServer) -> None:
     request = urllib.request.Request(server.mcp_url, headers={"Accept": "text/event-stream"})
     started = time.monotonic()
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -125,70 +132,38 @@ def test_get_on_mcp_is_refused_within_a_second(server: Server) -> None:
     assert elapsed < 1, f"GET /mcp took {elapsed:.2f} s"
 
 
-class LoopbackIssuer:
-    """An OIDC issuer on loopback: one RSA key, its JWKS over HTTP, and signed access tokens."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(self) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.url,
-            "client_id": "ci",
-            "token_use": "access",
-            "sub": "ci",
-            "scope": "mcp/tools",
-            "iat": now,
-            "exp": now + 300,
-        }
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})
-
-
 @pytest.fixture(scope="module")
-def protected(default_project: Path) -> Iterator[tuple[Server, LoopbackIssuer]]:
-    issuer = LoopbackIssuer()
-    env = {
-        "AUTH_ISSUER": issuer.url,
-        "AUTH_CLIENT_IDS": "ci",
-        "AUTH_REQUIRED_SCOPES": "mcp/tools",
-        "AUTH_JWKS_URL": f"{issuer.url}/jwks.json",
-    }
-    with serve(default_project, env=env) as running:
-        yield running, issuer
-    issuer.server.shutdown()
+def dev_server(default_project: Path, tmp_path_factory) -> Iterator[tuple[RunningServer, str]]:
+    """`make dev` on a machine without uv: the default (Cognito) project served before any
+    deploy, checking tokens from its local issuer; and a token from `make token`."""
+    env = fresh_machine_env()
+    log_path = tmp_path_factory.mktemp("dev") / "dev.log"
+    with support.serve_process(
+        ["make", "-C", str(default_project), "dev"], env, log_path
+    ) as server:
+        port = server.url.rsplit(":", 1)[1]
+        token = run(["make", "-s", "token", f"PORT={port}"], default_project, env=env)
+        yield server, token.stdout.strip().splitlines()[-1]
 
 
-def test_inspector_cli_connects_with_a_token_and_is_refused_without(protected) -> None:
-    server, issuer = protected
-    header = f"Authorization: Bearer {issuer.token()}"
-
+def test_make_dev_lets_in_a_make_token_client_and_nobody_else(dev_server) -> None:
+    server, token = dev_server
     listed = inspector(
-        server.mcp_url, "--transport", "http", "--header", header, "--method", "tools/list"
-    )
+        server.mcp_url, "--transport", "http",
+        "--header", f"Authorization: Bearer {token}", "--method", "tools/list",
+    )  # fmt: skip
     refused = run(
-        [str(TEMPLATE_ROOT / "node_modules" / ".bin" / "mcp-inspector"), "--cli", server.mcp_url,
+        [str(NODE_BIN / "mcp-inspector"), "--cli", server.mcp_url,
          "--transport", "http", "--method", "tools/list"],
         cwd=TEMPLATE_ROOT, check=False, timeout=120,
     )  # fmt: skip
+    anonymous = httpx2.post(
+        server.mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    )
 
     assert [tool["name"] for tool in json.loads(listed.stdout)["tools"]] == ["convert_units"]
     # Without a token the server's 401 challenge sends the Inspector to its OAuth sign-in.
     assert refused.returncode != 0
     assert '"code":"auth_required"' in refused.stdout + refused.stderr
+    assert anonymous.status_code == 401
+    assert "resource_metadata=" in anonymous.headers["www-authenticate"]

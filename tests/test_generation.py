@@ -2,65 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx2
 import pytest
 import yaml
 
-from scripts.serving import (
-    Server,
-    check_generated_files,
-    copier_copy,
-    free_port,
-    run,
-    tool_env,
-    wait_until_healthy,
-)
+from scripts.serving import check_generated_files, copier_copy, fresh_machine_env, run
+from tests.projects import ANSWER_SETS, CERTIFICATE_ARN, Generated
 
-# Names and text that stress rendering, crossed with the deployment choices: each set
-# is generated and must pass its own `make lint test` (which synthesizes its stack).
-# Typed answers, as people give them, are in test_prompts.py.
-CERTIFICATE_ARN = (
-    "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-)
-ANSWER_SETS = {
-    "awkward-name-rest-x86": {
-        "project_name": "My Server 2",
-        "python_version": "3.12",
-        "api_type": "rest",
-        "architecture": "x86_64",
-        "secrets": ["my-server-2/db-password"],
-        "vpc": "new",
-        "domain": "hosted-zone",
-        "domain_name": "mcp.tools.example.com",
-        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
-    },
-    "non-ascii-secrets": {
-        "project_name": "Météo Überall",
-        "description": 'Prévisions « météo » — "quoted", back\\slash, ✓',
-        "author_name": "Zoë O'Brien",
-        "python_version": "3.14",
-        "secrets": ["meteo/api-key", "meteo/database"],
-        "auth": "none",
-        "vpc": "new",
-        "vpc_egress": "endpoints",
-    },
-    "long-names-iam-postgres": {
-        "project_name": "An Unusually Long Server Name To Stretch Every Generated Line Width",
-        "auth": "iam",
-        "vpc": "existing",
-        "vpc_id": "vpc-0123456789abcdef0",
-        "vpc_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
-        "vpc_security_group_ids": ["sg-0123456789abcdef0"],
-        "database": "postgres",
-    },
-}
 EXISTING_VPC = {
     "vpc": "existing",
     "vpc_id": "vpc-0123456789abcdef0",
@@ -68,67 +20,29 @@ EXISTING_VPC = {
 }
 
 
-@pytest.mark.parametrize("answers", ANSWER_SETS.values(), ids=ANSWER_SETS.keys())
-def test_generated_project_is_clean_and_passes_its_own_checks(copie, answers) -> None:
-    result = copie.copy(extra_answers=answers)
-    assert result.exit_code == 0, result.exception
-    project = result.project_dir
+# The whole proof for an answer set, once: its files, then its own lint and every test.
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_each_answer_set_makes_a_clean_project_that_passes_its_own_checks(
+    generated: Callable[[str], Generated], name: str
+) -> None:
+    project = generated(name)
 
-    check_generated_files(project)
-    run(["make", "setup", "lint", "test-all"], cwd=project)
-    assert (project / "uv.lock").is_file()
+    check_generated_files(project.files)
+    run(["make", "lint", "test-all"], cwd=project.path, timeout=1200)
+    assert (project.path / "uv.lock").is_file()
 
 
 def test_a_fresh_project_sets_up_without_uv_and_hooks_git_whatever_the_order(
-    tmp_path: Path,
+    default_project: Path,
 ) -> None:
-    project = tmp_path / "fresh"
-    copier_copy(project)
-    # A machine with python3, make, git and node, but no uv anywhere on PATH.
-    env = tool_env()
-    env["PATH"] = os.pathsep.join(
-        folder for folder in env["PATH"].split(os.pathsep) if not (Path(folder) / "uv").exists()
-    )
-    assert shutil.which("uv", path=env["PATH"]) is None
-
-    def make(*targets: str) -> str:
-        result = subprocess.run(
-            ["make", *targets], cwd=project, env=env, capture_output=True, text=True, timeout=600
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout + result.stderr
-
-    make("setup")
-    assert (project / ".venv-uv" / "bin" / "uv").is_file()
-    assert (project / ".venv" / "bin" / "python").is_file()
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    assert "pre-commit installed" in make("lint")
-    assert (project / ".git" / "hooks" / "pre-commit").is_file()
-
-    # make dev serves the default (cognito) project before any deploy; make token lets a
-    # client in, and nothing else does.
-    port = free_port()
-    log = (tmp_path / "dev.log").open("wb")
-    dev = subprocess.Popen(
-        ["make", "dev", f"PORT={port}"], cwd=project, env=env, stdout=log, stderr=log,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_until_healthy(Server(f"http://127.0.0.1:{port}", dev, tmp_path / "dev.log"), 60)
-        token = make("-s", "token", f"PORT={port}").strip().splitlines()[-1]
-        list_tools = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-        with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as http:
-            anonymous = http.post("/mcp", json=list_tools)
-            signed_in = http.post(
-                "/mcp", json=list_tools, headers={"Authorization": f"Bearer {token}"}
-            )
-    finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=10)
-    assert anonymous.status_code == 401
-    assert "resource_metadata=" in anonymous.headers["www-authenticate"]
-    assert signed_in.status_code == 200
-    assert [tool["name"] for tool in signed_in.json()["result"]["tools"]] == ["convert_units"]
+    # The generated fixture set it up with python3, make, git and node, but no uv on PATH.
+    assert (default_project / ".venv-uv" / "bin" / "uv").is_file()
+    assert (default_project / ".venv" / "bin" / "python").is_file()
+    subprocess.run(["git", "init", "-q"], cwd=default_project, check=True)
+    lint = run(["make", "lint"], cwd=default_project, env=fresh_machine_env())
+    assert "pre-commit installed" in lint.stdout + lint.stderr
+    assert (default_project / ".git" / "hooks" / "pre-commit").is_file()
 
 
 def test_make_help_is_the_default_and_lists_every_target(default_project: Path) -> None:
@@ -141,16 +55,15 @@ def test_make_help_is_the_default_and_lists_every_target(default_project: Path) 
         assert re.search(rf"^\s+{target}\s+\S", listed, flags=re.MULTILINE), target
 
 
-def test_plain_copier_cli_copies_without_trust(tmp_path: Path) -> None:
-    project = tmp_path / "plain"
-    result = copier_copy(project)
+def test_plain_copier_cli_copies_without_trust(generated: Callable[[str], Generated]) -> None:
+    project = generated("defaults")
 
-    assert "--trust" not in result.stderr
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert "--trust" not in project.output
+    answers = yaml.safe_load(project.files[".copier-answers.yml"])
     assert answers["project_slug"] == "my-mcp-server"
     assert answers["package_name"] == "my_mcp_server"
-    assert (project / "src" / "my_mcp_server" / "tools.py").is_file()
-    assert "Your MCP server" in result.stdout + result.stderr
+    assert "src/my_mcp_server/tools.py" in project.files
+    assert "Your MCP server" in project.output
 
 
 @pytest.mark.parametrize(

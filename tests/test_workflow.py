@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN, copier_copy
+from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 DEPENDABOT = Path(".github/dependabot.yml")
@@ -26,10 +26,8 @@ MAKE_STEP = re.compile(
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("workflow") / "my-mcp-server"
-    copier_copy(project)
-    return project
+def project(default_project: Path) -> Path:
+    return default_project
 
 
 @pytest.fixture(params=["generated", "template"])
