@@ -142,6 +142,42 @@ def test_a_changed_answer_at_a_pinned_version_reaches_deploy_toml(
     assert answers["_commit"] == "v0.1.0"
 
 
+# What auth = cognito adds to a project, and auth = none leaves out.
+COGNITO_FILES = [
+    "src/my_mcp_server/auth.py",
+    "src/my_mcp_server/tokens.py",
+    "infra/auth.py",
+    "ops/local_issuer.py",
+    "tests/test_auth.py",
+]
+
+
+def test_a_feature_switches_on_and_off_through_update_and_keeps_user_edits(
+    template: Path, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path, "auth=none")
+    package = project / "src" / "my_mcp_server"
+    edit(package / "tools.py", "\n\ndef register(", f"{USER_TOOL}\n\ndef register(")
+    edit(project / "deploy.toml", "throttling_rate = 100", "throttling_rate = 25")
+    git(project, "commit", "-q", "-am", "user edits")
+
+    for auth in ("cognito", "none"):
+        run(["make", "update", f"DATA=auth={auth}"], project)
+        git(project, "add", "-A")
+        git(project, "commit", "-q", "-m", f"auth {auth}")
+
+        present = [name for name in COGNITO_FILES if (project / name).exists()]
+        deploy = (project / "deploy.toml").read_text()
+        assert present == (COGNITO_FILES if auth == "cognito" else [])
+        assert ("[auth]" in deploy) == (auth == "cognito")
+        assert "throttling_rate = 25" in deploy
+        assert "def shout(text: str)" in (package / "tools.py").read_text()
+        assert not conflicted_files(project)
+        run(["make", "setup", "lint", "test"], project)
+        git(project, "add", "-A")  # uv.lock, which make setup writes
+        git(project, "commit", "-q", "-m", "checked")
+
+
 def test_a_conflicting_edit_fails_the_update_names_the_file_and_the_hook_catches_it(
     template: Path, tmp_path: Path
 ) -> None:
