@@ -175,7 +175,7 @@ def test_a_feature_switches_on_and_off_through_update_and_keeps_user_edits(
         assert not conflicted_files(project)
         run(["make", "setup", "lint", "test"], project)
         git(project, "add", "-A")  # uv.lock, which make setup writes
-        git(project, "commit", "-q", "-m", "checked")
+        git(project, "commit", "-q", "--allow-empty", "-m", "checked")
 
 
 def test_a_conflicting_edit_fails_the_update_names_the_file_and_the_hook_catches_it(
