@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.serving import check_generated_files, copier_copy, fresh_machine_env, run
+from scripts.serving import TOOLS_BIN, check_generated_files, copier_copy, fresh_machine_env, run
 from tests.projects import ANSWER_SETS, CERTIFICATE_ARN, Generated
 
 EXISTING_VPC = {
@@ -31,6 +31,22 @@ def test_each_answer_set_makes_a_clean_project_that_passes_its_own_checks(
     check_generated_files(project.files)
     run(["make", "lint", "test-all"], cwd=project.path, timeout=1200)
     assert (project.path / "uv.lock").is_file()
+
+
+# Each auth answer with each API type: the answer sets above cover only four of the eight, and
+# the generated code branches on both, so each pair must at least be lint-clean.
+@pytest.mark.parametrize("api_type", ["http", "rest"])
+@pytest.mark.parametrize("auth", ["none", "cognito", "oidc", "iam"])
+def test_every_auth_and_api_type_pair_is_lint_clean(
+    tmp_path: Path, auth: str, api_type: str
+) -> None:
+    answers = {"auth": auth, "api_type": api_type}
+    if auth == "oidc":
+        answers |= {"auth_issuer": "https://login.example.com/", "auth_audience": "my-api"}
+    copier_copy(tmp_path / "p", answers)
+
+    run([str(TOOLS_BIN / "ruff"), "check", "."], cwd=tmp_path / "p")
+    run([str(TOOLS_BIN / "ruff"), "format", "--check", "."], cwd=tmp_path / "p")
 
 
 def test_a_fresh_project_sets_up_without_uv_and_hooks_git_whatever_the_order(

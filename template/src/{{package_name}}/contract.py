@@ -7,6 +7,7 @@ a header or a limit changes in one place for both.
 from __future__ import annotations
 
 MCP_PATH = "/mcp"
+# The Dockerfile names it too, as the Lambda Web Adapter's AWS_LWA_READINESS_CHECK_PATH.
 HEALTH_PATH = "/health"
 # RFC 9728 metadata: at the root, and suffixed with the MCP path, where the SDK serves it.
 METADATA_PATHS = (
