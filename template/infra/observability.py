@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -23,7 +25,7 @@ def log_group(scope: Construct, construct_id: str, settings: DeploySettings) -> 
     """A log group kept [observability] log_retention_days, removed by `make destroy`."""
     group = logs.LogGroup(scope, construct_id, removal_policy=RemovalPolicy.DESTROY)
     # The number itself: the schema allows only the periods CloudWatch Logs accepts.
-    cfn_group: logs.CfnLogGroup = group.node.default_child
+    cfn_group = cast(logs.CfnLogGroup, group.node.default_child)
     cfn_group.retention_in_days = settings.observability.log_retention_days
     return group
 

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ class RunningServer:
 
 @contextmanager
 def serve_process(
-    command: list[str], env: dict[str, str], log_path: Path
+    command: list[str], env: Mapping[str, str], log_path: Path
 ) -> Iterator[RunningServer]:
     """Start the server command on a free loopback port; stop it and all it started afterwards
     (`make dev` runs uv, which runs the server and its reloader)."""

@@ -120,7 +120,7 @@ def rpc_method_and_tool(body: bytes) -> tuple[str | None, str | None]:
 
 def request_id(scope: Scope) -> str:
     """The Lambda request id, which ties this line to Lambda's own START/REPORT lines."""
-    raw = dict(scope["headers"]).get(LAMBDA_CONTEXT_HEADER)
+    raw = dict(scope["headers"]).get(LAMBDA_CONTEXT_HEADER, b"")
     try:
         return str(json.loads(raw)["request_id"])
     except (TypeError, ValueError, KeyError):
