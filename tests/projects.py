@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 CERTIFICATE_ARN = (
     "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 )
@@ -57,6 +59,10 @@ ANSWER_SETS: dict[str, dict[str, object]] = {
         "database": "postgres",
     },
 }
+
+# pytest-xdist runs the tests that use the default project, set up, on one worker, so that only
+# that worker sets it up.
+DEFAULTS = pytest.mark.xdist_group("defaults")
 
 
 @dataclass(frozen=True)

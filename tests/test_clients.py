@@ -23,6 +23,7 @@ from scripts.serving import (
     serve,
     support,
 )
+from tests.projects import DEFAULTS
 
 RunningServer = support.RunningServer
 
@@ -33,6 +34,8 @@ REFERENCE_BODY = (
     '{"jsonrpc":"2.0","method":"initialize","params":{"protocolVersion":"2024-11-05",'
     '"capabilities":{},"clientInfo":{"name":"test","version":"1.0"}},"id":1}'
 )
+
+pytestmark = DEFAULTS
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from scripts.serving import TOOLS_BIN, check_generated_files, copier_copy, fresh_machine_env, run
-from tests.projects import ANSWER_SETS, CERTIFICATE_ARN, Generated
+from tests.projects import ANSWER_SETS, CERTIFICATE_ARN, DEFAULTS, Generated
 
 EXISTING_VPC = {
     "vpc": "existing",
@@ -22,7 +22,10 @@ EXISTING_VPC = {
 
 # The whole proof for an answer set, once: its files, then its own lint and every test.
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=DEFAULTS) if name == "defaults" else name for name in ANSWER_SETS],
+)
 def test_each_answer_set_makes_a_clean_project_that_passes_its_own_checks(
     generated: Callable[[str], Generated], name: str
 ) -> None:
@@ -49,6 +52,7 @@ def test_every_auth_and_api_type_pair_is_lint_clean(
     run([str(TOOLS_BIN / "ruff"), "format", "--check", "."], cwd=tmp_path / "p")
 
 
+@DEFAULTS
 def test_a_fresh_project_sets_up_without_uv_and_hooks_git_whatever_the_order(
     default_project: Path,
 ) -> None:
@@ -61,6 +65,7 @@ def test_a_fresh_project_sets_up_without_uv_and_hooks_git_whatever_the_order(
     assert (default_project / ".git" / "hooks" / "pre-commit").is_file()
 
 
+@DEFAULTS
 def test_make_help_is_the_default_and_lists_every_target(default_project: Path) -> None:
     makefile = (default_project / "Makefile").read_text()
     targets = re.findall(r"^([a-z-]+):", makefile, flags=re.MULTILINE)
@@ -71,8 +76,8 @@ def test_make_help_is_the_default_and_lists_every_target(default_project: Path) 
         assert re.search(rf"^\s+{target}\s+\S", listed, flags=re.MULTILINE), target
 
 
-def test_plain_copier_cli_copies_without_trust(generated: Callable[[str], Generated]) -> None:
-    project = generated("defaults")
+def test_plain_copier_cli_copies_without_trust(copied: Callable[[str], Generated]) -> None:
+    project = copied("defaults")
 
     assert "--trust" not in project.output
     answers = yaml.safe_load(project.files[".copier-answers.yml"])

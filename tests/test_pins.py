@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from scripts.serving import TEMPLATE_ROOT
-from tests.projects import ANSWER_SETS, Generated
+from tests.projects import ANSWER_SETS, DEFAULTS, Generated
 
 QUESTIONS = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text(encoding="utf-8"))
 # name:tag@sha256:<64 hex>: the tag for people and Dependabot, the digest for the build.
@@ -40,9 +40,9 @@ def base_images(dockerfile: str) -> list[str]:
 
 @pytest.mark.parametrize("name", ANSWER_SETS)
 def test_every_base_image_is_pinned_by_digest(
-    generated: Callable[[str], Generated], name: str
+    copied: Callable[[str], Generated], name: str
 ) -> None:
-    project = generated(name)
+    project = copied(name)
     python = yaml.safe_load(project.files[".copier-answers.yml"])["python_version"]
     images = base_images(project.files["Dockerfile"])
 
@@ -59,6 +59,7 @@ def test_the_answer_sets_take_every_python_the_questions_offer() -> None:
     assert taken == set(question["choices"])
 
 
+@DEFAULTS
 def test_the_cdk_cli_is_locked_to_one_2x_release(default_project: Path) -> None:
     package = json.loads((default_project / "package.json").read_text(encoding="utf-8"))
     lock = json.loads((default_project / "package-lock.json").read_text(encoding="utf-8"))
@@ -72,9 +73,9 @@ def test_the_cdk_cli_is_locked_to_one_2x_release(default_project: Path) -> None:
     assert locked["integrity"].startswith("sha512-")
 
 
-def test_no_generated_file_fetches_a_tool_unpinned(generated: Callable[[str], Generated]) -> None:
+def test_no_generated_file_fetches_a_tool_unpinned(copied: Callable[[str], Generated]) -> None:
     for name in ANSWER_SETS:
-        for path, text in generated(name).files.items():
+        for path, text in copied(name).files.items():
             assert not re.search(r"npx (--yes|-y)\b", text), f"{name}: {path}"
 
 
@@ -90,6 +91,7 @@ FLAGS_KEPT_OFF = (
 )
 
 
+@DEFAULTS
 def test_cdk_json_carries_the_pinned_cdk_libs_recommended_flags(default_project: Path) -> None:
     # What `cdk init` writes for this aws-cdk-lib: the flags its jsii assembly ships.
     (assembly,) = default_project.glob(".venv/lib/python*/site-packages/aws_cdk/_jsii/*.jsii.tgz")

@@ -165,7 +165,7 @@ def same_commit(files: dict[str, str]) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", RUNS)
 def test_typed_answers_make_the_answer_sets_project(
-    generated: Callable[[str], Generated], tmp_path: Path, name: str
+    copied: Callable[[str], Generated], tmp_path: Path, name: str
 ) -> None:
     project = tmp_path / "typed"
     args = ["copy", "--vcs-ref", "HEAD", str(TEMPLATE_ROOT), str(project)]
@@ -173,7 +173,7 @@ def test_typed_answers_make_the_answer_sets_project(
 
     # The same files, answers included, as the answer set given with --data: that project's
     # own checks (test_generation.py) stand for this one.
-    typed, given = same_commit(generated_files(project)), same_commit(generated(name).files)
+    typed, given = same_commit(generated_files(project)), same_commit(copied(name).files)
     assert sorted(typed) == sorted(given)
     assert [path for path in typed if typed[path] != given[path]] == []
     assert "Traceback" not in terminal.transcript

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN
+from tests.projects import DEFAULTS
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 DEPENDABOT = Path(".github/dependabot.yml")
@@ -23,6 +24,8 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 MAKE_STEP = re.compile(
     r'^(?:echo "\w+=\$\()?make (?:-s )?([a-z-]+)(?: [A-Z_]+=\S*)*(?:\)" >> "\$GITHUB_OUTPUT")?$'
 )
+
+pytestmark = DEFAULTS
 
 
 @pytest.fixture(scope="module")
