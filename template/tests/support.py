@@ -1,7 +1,5 @@
-"""Running the server as a real process on a free loopback port, for tests that need one.
-
-Plain Python with no project names in it: the template's own tests use it too.
-"""
+"""Plain helpers with no project names in them (the template's own tests use them too):
+MCP requests, and the server as a real process on a free loopback port."""
 
 from __future__ import annotations
 
@@ -19,6 +17,14 @@ from pathlib import Path
 import pytest
 
 STARTUP_TIMEOUT_SECONDS = 60
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def initialize(version: str = "2025-11-25") -> dict[str, object]:
+    """The JSON-RPC `initialize` request of the handshake, as clients send it."""
+    client = {"capabilities": {}, "clientInfo": {"name": "test", "version": "1.0"}}
+    params = {"protocolVersion": version, **client}
+    return {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
 
 
 @dataclass

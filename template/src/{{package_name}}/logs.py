@@ -23,12 +23,12 @@ REQUEST_LOGGER = logging.getLogger(f"{__package__}.request")
 NOISY_LOGGERS = ("mcp", "mcp_types", "httpx2", "uvicorn.access")
 LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
 
-# The request being served: its id goes on every line logged while it runs, and the auth
-# checks add who called (never a token) to its request line.
+# The request being served: its id goes on every line logged while it runs; the server adds
+# the JSON-RPC method and the auth checks who called (never a token) to its request line.
 _request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields", default=None)
 
 
-def add_request_fields(**fields: str) -> None:
+def add_request_fields(**fields: str | None) -> None:
     """Adds fields to the request line of the request being served, if any."""
     if (current := _request_fields.get()) is not None:
         current.update(fields)
@@ -64,12 +64,11 @@ def configure_logging(level: str) -> None:
 
 
 class RequestLogMiddleware:
-    """Logs one line per HTTP request: JSON-RPC method, tool, status, duration, request id,
-    and the caller the auth checks identified.
+    """Logs one line per HTTP request: status, duration, request id, and what the server and
+    the auth checks add (JSON-RPC method, tool, caller).
 
-    The body is read by the MCP transport anyway; this keeps the chunks as they pass and
-    parses them only for the line, which is written before the last body chunk is sent: once
-    the response is out, Lambda may freeze the process before anything after it runs.
+    The line is written before the last body chunk is sent: once the response is out, Lambda
+    may freeze the process before anything after it runs.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -80,42 +79,23 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        body: list[bytes] = []
         line: dict[str, Any] = {"http_method": scope["method"], "path": scope["path"]}
         fields = {"request_id": request_id(scope)}
-
-        async def receive_and_keep() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                body.append(message.get("body", b""))
-            return message
 
         async def send_and_log(message: Message) -> None:
             if message["type"] == "http.response.start":
                 line["status"] = message["status"]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 line["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-                line["rpc_method"], line["tool"] = rpc_method_and_tool(b"".join(body))
                 summary = f"{scope['method']} {scope['path']} {line['status']}"
                 REQUEST_LOGGER.info(summary, extra={"fields": {**line, **fields}})
             await send(message)
 
         token = _request_fields.set(fields)
         try:
-            await self.app(scope, receive_and_keep, send_and_log)
+            await self.app(scope, receive, send_and_log)
         finally:
             _request_fields.reset(token)
-
-
-def rpc_method_and_tool(body: bytes) -> tuple[str | None, str | None]:
-    try:
-        message = json.loads(body)
-    except ValueError:
-        return None, None
-    method = message.get("method") if isinstance(message, dict) else None
-    params = message.get("params") if isinstance(message, dict) else None
-    tool = params.get("name") if method == "tools/call" and isinstance(params, dict) else None
-    return (method if isinstance(method, str) else None), (tool if isinstance(tool, str) else None)
 
 
 def request_id(scope: Scope) -> str:
