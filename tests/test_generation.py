@@ -198,7 +198,7 @@ def test_settings_answered_wrong_are_named_by_deploy_toml(tmp_path: Path) -> Non
     for line in [
         '[aws] region = "mars-1" is not allowed',
         '[aws] profile = "two words" is not allowed',
-        "[lambda] memory_mb = 64 is not allowed: use a whole number from 128 to 10240",
+        "[lambda] memory_mb = 64 is not allowed: use at least 128",
         '[auth] issuer = "http://login.example.com" is not allowed',
         '[domain] name = "MCP" is not allowed',
         '[domain] certificate_arn = "arn:aws:acm:us-east-1:certificate/x" is not allowed',
