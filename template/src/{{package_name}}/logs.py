@@ -1,8 +1,5 @@
-"""JSON log lines on stdout: one per HTTP request, plus the server's own messages.
-
-CloudWatch Logs Insights queries JSON lines field by field; locally the same lines go to the
-terminal.
-"""
+"""JSON lines on stdout, which CloudWatch Logs Insights queries field by field: one line per
+HTTP request, plus the server's own messages."""
 
 from __future__ import annotations
 
@@ -23,13 +20,12 @@ REQUEST_LOGGER = logging.getLogger(f"{__package__}.request")
 NOISY_LOGGERS = ("mcp", "mcp_types", "httpx2", "uvicorn.access")
 LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
 
-# The request being served: its id goes on every line logged while it runs; the server adds
-# the JSON-RPC method and the auth checks who called (never a token) to its request line.
+# The request being served: its id goes on every line logged meanwhile; the server adds the
+# JSON-RPC method and the auth checks who called (never a token) to its request line.
 _request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields", default=None)
 
 
 def add_request_fields(**fields: str | None) -> None:
-    """Adds fields to the request line of the request being served, if any."""
     if (current := _request_fields.get()) is not None:
         current.update(fields)
 
@@ -53,7 +49,6 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
-    """Send every logger's records to stdout as JSON lines at `level`."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     logging.getLogger().handlers[:] = [handler]
