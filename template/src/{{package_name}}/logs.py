@@ -18,7 +18,6 @@ REQUEST_LOGGER = logging.getLogger(f"{__package__}.request")
 # The SDK logs every stateless request at INFO ("Terminating session: None", ...),
 # and its HTTP client logs every outgoing call.
 NOISY_LOGGERS = ("mcp", "mcp_types", "httpx2", "uvicorn.access")
-LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
 
 # The request being served: its id goes on every line logged meanwhile; the server adds the
 # JSON-RPC method and the auth checks who called (never a token) to its request line.
@@ -59,12 +58,9 @@ def configure_logging(level: str) -> None:
 
 
 class RequestLogMiddleware:
-    """Logs one line per HTTP request: status, duration, request id, and what the server and
-    the auth checks add (JSON-RPC method, tool, caller).
-
-    The line is written before the last body chunk is sent: once the response is out, Lambda
-    may freeze the process before anything after it runs.
-    """
+    """One line per HTTP request: status, duration, request id, and what the server and the auth
+    checks add (JSON-RPC method, tool, caller). It is written before the last body chunk is sent:
+    once the response is out, Lambda may freeze the process before anything after it runs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -95,7 +91,7 @@ class RequestLogMiddleware:
 
 def request_id(scope: Scope) -> str:
     """The Lambda request id, which ties this line to Lambda's own START/REPORT lines."""
-    raw = dict(scope["headers"]).get(LAMBDA_CONTEXT_HEADER, b"")
+    raw = dict(scope["headers"]).get(b"x-amzn-lambda-context", b"")
     try:
         return str(json.loads(raw)["request_id"])
     except (TypeError, ValueError, KeyError):
