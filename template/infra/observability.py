@@ -38,8 +38,6 @@ def log_group(scope: Construct, construct_id: str, settings: DeploySettings) -> 
 
 
 def add_alarms(scope: Construct, settings: DeploySettings, function: lambda_.Function) -> None:
-    """Errors above 1 %, any throttle, duration above 80 % of the timeout, and concurrency
-    above 80 % of its limit, each notifying one topic."""
     alarms = Construct(scope, "Alarms")
     limit = settings.function.reserved_concurrency or DEFAULT_CONCURRENCY_QUOTA
     error_rate = cloudwatch.MathExpression(
