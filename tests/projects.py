@@ -32,6 +32,7 @@ ANSWER_SETS: dict[str, dict[str, object]] = {
         "certificate_arn": CERTIFICATE_ARN,
         "database": "postgres",
         "secrets": ["my-server-2/api-key"],
+        "ci_deploy": True,
     },
     "http-iam-endpoints-hosted-zone": {
         "project_name": "Météo Überall",
@@ -47,6 +48,7 @@ ANSWER_SETS: dict[str, dict[str, object]] = {
         "hosted_zone_name": "tools.example.com",
         "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
         "secrets": ["meteo/api-key", "meteo/database"],
+        "ci_deploy": True,
     },
     "rest-none-existing-vpc-postgres": {
         "project_name": LONG_NAME,

@@ -59,9 +59,11 @@ NO_DATA = [
     Ask("Add a read-only PostgreSQL", "No database", choose=True),
     Ask("Secrets Manager names"),
 ]
+NO_CI_DEPLOY = [Ask("Let GitHub Actions deploy")]
+CI_DEPLOY = [Ask("Let GitHub Actions deploy", "y")]
 
 RUNS = {
-    "defaults": [*DEFAULT_IDENTITY, *runtime(), *api_and_auth("HTTP API", "Cognito"), *NO_NETWORK, *NO_DATA],
+    "defaults": [*DEFAULT_IDENTITY, *runtime(), *api_and_auth("HTTP API", "Cognito"), *NO_NETWORK, *NO_DATA, *NO_CI_DEPLOY],
     "rest-oidc-new-vpc-certificate-postgres": [
         *identity("My Server 2", "my-server-2"),
         *runtime("3.12", "x86_64"),
@@ -76,6 +78,7 @@ RUNS = {
         Ask("ARN of the ACM certificate", CERTIFICATE_ARN),
         Ask("Add a read-only PostgreSQL", "PostgreSQL", choose=True),
         Ask("Secrets Manager names", '["my-server-2/api-key"]', wrong='["my-server-2/database"]', refused='its key "database" is the database'),
+        *CI_DEPLOY,
     ],
     "http-iam-endpoints-hosted-zone": [
         *identity(
@@ -93,6 +96,7 @@ RUNS = {
         Ask("The hosted zone's id", "Z0123456789ABCDEFGHIJ"),
         Ask("Add a read-only PostgreSQL", "No database", choose=True),
         Ask("Secrets Manager names", '["meteo/api-key", "meteo/database"]'),
+        *CI_DEPLOY,
     ],
     "rest-none-existing-vpc-postgres": [
         *identity(LONG_NAME, "an-unusually-long-server-name-to-stretch-every-generated-line-wi"),
@@ -105,38 +109,40 @@ RUNS = {
         Ask("Serve the API at your own", "No,", choose=True),
         Ask("Add a read-only PostgreSQL", "PostgreSQL", choose=True),
         Ask("Secrets Manager names"),
+        *NO_CI_DEPLOY,
     ],
 }  # fmt: skip
 # What the after-copy message must say for each run's answers, and must not.
 NEXT_STEPS = {
-    "defaults": (["make token", "make user-add EMAIL="], ["secret-set", "CNAME", "Cost:"]),
+    "defaults": (["make token", "make user-add EMAIL="], ["secret-set", "CNAME", "Cost:", "ci-role"]),
     "rest-oidc-new-vpc-certificate-postgres": (
         ["make token", 'its tokens must carry aud "weather-api"',
          "MCP_TOKEN=<an access token from https://tenant.example.com/> make smoke",
          "make secret-set NAME=database", "make secret-set NAME=api_key",
-         "point weather.example.com at DomainTarget with a CNAME", "NAT gateway bills about $33"],
+         "point weather.example.com at DomainTarget with a CNAME", "NAT gateway bills about $33",
+         "make ci-role"],
         ["user-add"],
     ),
     "http-iam-endpoints-hosted-zone": (
         ["SigV4 is checked only by API Gateway", "interface endpoints bill about $7.30",
-         "make secret-set NAME=api_key", "make secret-set NAME=database"],
+         "make secret-set NAME=api_key", "make secret-set NAME=database", "make ci-role"],
         ["make token", "user-add", "CNAME"],
     ),
     "rest-none-existing-vpc-postgres": (
-        ["make secret-set NAME=database"], ["make token", "user-add", "CNAME", "Cost:"]
+        ["make secret-set NAME=database"], ["make token", "user-add", "CNAME", "Cost:", "ci-role"]
     ),
 }  # fmt: skip
 
 
 # What the generated README and `make help` must name for each run's answers, and must not.
 README_AND_HELP = {
-    "defaults": (["user-add", "stack-token", "make token"], ["secret-set", "### VPC", "### Custom domain", "AUTH_AUDIENCE"]),
+    "defaults": (["user-add", "stack-token", "make token", "DATA=ci_deploy=true"], ["secret-set", "### VPC", "### Custom domain", "AUTH_AUDIENCE", "ci-role", "bootstrap policy"]),
     "rest-oidc-new-vpc-certificate-postgres": (
-        ["make token", "`aud` is `weather-api`", "secret-set", "CNAME record", "one NAT gateway"],
+        ["make token", "`aud` is `weather-api`", "secret-set", "CNAME record", "one NAT gateway", "ci-role", "aws-region"],
         ["user-add", "stack-token", "AUTH_CLIENT_IDS", "interface endpoints"],
     ),
     "http-iam-endpoints-hosted-zone": (
-        ["SigV4", "interface endpoints", "Route 53 zone", "secret-set"],
+        ["SigV4", "interface endpoints", "Route 53 zone", "secret-set", "ci-role", "keep the CI role there"],
         ["make token", "user-add", "CNAME", "AUTH_ISSUER"],
     ),
     "rest-none-existing-vpc-postgres": (

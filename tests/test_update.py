@@ -142,13 +142,16 @@ def test_a_changed_answer_at_a_pinned_version_reaches_deploy_toml(
     assert answers["_commit"] == "v0.1.0"
 
 
-# What auth = cognito adds to a project, and auth = none leaves out.
-COGNITO_FILES = [
+# What auth = cognito and ci_deploy = true add to a project, and auth = none without it leaves out.
+FEATURE_FILES = [
     "src/my_mcp_server/auth.py",
     "src/my_mcp_server/tokens.py",
     "infra/auth.py",
     "ops/local_issuer.py",
+    "ops/bootstrap_policy.py",
+    "ops/ci_role.py",
     "tests/test_auth.py",
+    "tests/test_access.py",
 ]
 
 
@@ -161,19 +164,23 @@ def test_a_feature_switches_on_and_off_through_update_and_keeps_user_edits(
     edit(project / "deploy.toml", "throttling_rate = 100", "throttling_rate = 25")
     git(project, "commit", "-q", "-am", "user edits")
 
-    for auth in ("cognito", "none"):
-        run(["make", "update", f"DATA=auth={auth}"], project)
+    for on in (True, False):
+        data = "auth=cognito ci_deploy=true" if on else "auth=none ci_deploy=false"
+        run(["make", "update", f"DATA={data}"], project)
         git(project, "add", "-A")
-        git(project, "commit", "-q", "-m", f"auth {auth}")
+        git(project, "commit", "-q", "-m", data)
 
-        present = [name for name in COGNITO_FILES if (project / name).exists()]
+        present = [name for name in FEATURE_FILES if (project / name).exists()]
         deploy = (project / "deploy.toml").read_text()
-        assert present == (COGNITO_FILES if auth == "cognito" else [])
-        assert ("[auth]" in deploy) == (auth == "cognito")
+        assert present == (FEATURE_FILES if on else [])
+        assert ("[auth]" in deploy) is on
+        assert ("ci-role:" in (project / "Makefile").read_text()) is on
         assert "throttling_rate = 25" in deploy
         assert "def shout(text: str)" in (package / "tools.py").read_text()
         assert not conflicted_files(project)
         run(["make", "setup", "lint", "test"], project)
+        if on:  # the CI role's and bootstrap's own tests are in the slow layer
+            run(["uv", "run", "pytest", "tests/test_access.py"], project)
         git(project, "add", "-A")  # uv.lock, which make setup writes
         git(project, "commit", "-q", "--allow-empty", "-m", "checked")
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN
-from tests.projects import DEFAULTS
+from tests.projects import Generated
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 DEPENDABOT = Path(".github/dependabot.yml")
@@ -25,12 +26,13 @@ MAKE_STEP = re.compile(
     r'^(?:echo "\w+=\$\()?make (?:-s )?([a-z-]+)(?: [A-Z_]+=\S*)*(?:\)" >> "\$GITHUB_OUTPUT")?$'
 )
 
-pytestmark = DEFAULTS
+# An answer set with ci_deploy: its workflow is the default one's plus the deploy job.
+CI_DEPLOY = "http-iam-endpoints-hosted-zone"
 
 
 @pytest.fixture(scope="module")
-def project(default_project: Path) -> Path:
-    return default_project
+def project(copied: Callable[[str], Generated]) -> Path:
+    return copied(CI_DEPLOY).path
 
 
 @pytest.fixture(params=["generated", "template"])
@@ -142,6 +144,17 @@ def test_permissions_are_per_job_and_minimal(workflow: dict) -> None:
     assert jobs["deploy"]["permissions"] == {"contents": "read", "id-token": "write"}
     for name, job in jobs.items():
         assert 0 < job["timeout-minutes"] <= 60, name
+
+
+def test_without_ci_deploy_the_workflow_only_checks(
+    copied: Callable[[str], Generated], workflow: dict
+) -> None:
+    default = load_workflow(copied("defaults").path)
+
+    assert default["jobs"] == {"check": workflow["jobs"]["check"]}
+    assert {key: value for key, value in default.items() if key != "jobs"} == {
+        key: value for key, value in workflow.items() if key != "jobs"
+    }
 
 
 def test_deploys_are_gated_and_never_race(workflow: dict) -> None:
