@@ -141,15 +141,13 @@ def test_slug_and_package_derive_from_the_name(
         ),
         ({"secrets": "api-key"}, """'secrets': "api-key" is not allowed: use a YAML list"""),
         ({"architecture": "arm"}, "'arm' is not in ['arm64', 'x86_64']"),
-        ({"auth": "oidc"}, 'Question "auth_issuer" is required'),
-        ({"vpc": "existing", "vpc_id": "vpc-0123456789abcdef0"}, '"vpc_subnet_ids" is required'),
         (
             {**EXISTING_VPC, "vpc_subnet_ids": '["subnet-xyz"]'},
             """'vpc_subnet_ids': "subnet-xyz" is not allowed: use subnet ids like "subnet-""",
         ),
         (
-            {**EXISTING_VPC, "vpc_subnet_ids": "[]"},
-            """'vpc_subnet_ids': "[]" is not allowed: use a YAML list of subnet ids""",
+            {**EXISTING_VPC, "vpc_subnet_ids": "subnet-0123456789abcdef0"},
+            """'vpc_subnet_ids': "subnet-0123456789abcdef0" is not allowed: use a YAML list""",
         ),
         (
             {**EXISTING_VPC, "vpc_security_group_ids": '["sg-1"]'},
@@ -176,31 +174,52 @@ def test_invalid_answers_are_refused_and_nothing_is_written(
     assert not project.exists() or not any(project.iterdir())
 
 
-# Answers that only seed deploy.toml pass the prompt; deploy.toml's schema, in the project,
-# names each bad one and what is allowed, all at once.
-def test_settings_answered_wrong_are_named_by_deploy_toml(tmp_path: Path) -> None:
-    answers = {
-        "aws_region": "mars-1",
-        "aws_profile": "two words",
-        "memory_mb": "64",
-        "auth": "oidc",
-        "auth_issuer": "http://login.example.com",
-        "domain": "certificate",
-        "domain_name": "MCP",
-        "certificate_arn": "arn:aws:acm:us-east-1:certificate/x",
-    }
+# Answers that only seed deploy.toml pass the prompt, wrong or left empty (even with --defaults);
+# deploy.toml's schema, in the project, names each bad one and what is allowed, all at once.
+@pytest.mark.parametrize(
+    ("answers", "named"),
+    [
+        (
+            {
+                "aws_region": "mars-1",
+                "aws_profile": "two words",
+                "memory_mb": "64",
+                "auth": "oidc",
+                "auth_issuer": "http://login.example.com",
+                "domain": "certificate",
+                "domain_name": "MCP",
+                "certificate_arn": "arn:aws:acm:us-east-1:certificate/x",
+            },
+            [
+                '[aws] region = "mars-1" is not allowed',
+                '[aws] profile = "two words" is not allowed',
+                "[lambda] memory_mb = 64 is not allowed: use at least 128",
+                '[auth] issuer = "http://login.example.com" is not allowed',
+                '[domain] name = "MCP" is not allowed',
+                '[domain] certificate_arn = "arn:aws:acm:us-east-1:certificate/x" is not allowed',
+            ],
+        ),
+        (
+            {"auth": "oidc", "vpc": "existing", "domain": "hosted-zone"},
+            [
+                '[auth] issuer = "" is not allowed',
+                '[vpc] vpc_id = "" is not allowed',
+                "[vpc] subnet_ids = [] is not allowed",
+                '[domain] name = "" is not allowed',
+                '[domain] hosted_zone_id = "" is not allowed',
+            ],
+        ),
+    ],
+    ids=["wrong", "left empty"],
+)
+def test_settings_answered_wrong_are_named_by_deploy_toml(
+    tmp_path: Path, answers: dict[str, str], named: list[str]
+) -> None:
     copier_copy(tmp_path / "p", answers)
     check = "from infra.settings import load_settings, DeployConfigError\ntry: load_settings()\nexcept DeployConfigError as e: print(e)"
     shown = run(
         [sys.executable, "-c", check], cwd=tmp_path / "p", env={**os.environ, "PYTHONPATH": "src"}
     ).stdout
 
-    for line in [
-        '[aws] region = "mars-1" is not allowed',
-        '[aws] profile = "two words" is not allowed',
-        "[lambda] memory_mb = 64 is not allowed: use at least 128",
-        '[auth] issuer = "http://login.example.com" is not allowed',
-        '[domain] name = "MCP" is not allowed',
-        '[domain] certificate_arn = "arn:aws:acm:us-east-1:certificate/x" is not allowed',
-    ]:
+    for line in named:
         assert line in shown, shown

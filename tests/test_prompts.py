@@ -104,7 +104,7 @@ RUNS = {
         *api_and_auth("REST API", "Nobody checks"),
         Ask("Put the function in a VPC", "An existing VPC", choose=True),
         Ask("Id of your VPC", "vpc-0123456789abcdef0"),
-        Ask("Private subnet ids", '["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]', wrong="[]", refused='"[]" is not allowed: use a YAML list of subnet ids'),
+        Ask("Private subnet ids", '["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]', wrong='["subnet-1"]', refused='"subnet-1" is not allowed: use subnet ids'),
         Ask("Security group ids", '["sg-0123456789abcdef0"]', wrong='["sg-1"]', refused='"sg-1" is not allowed: use security group ids'),
         Ask("Serve the API at your own", "No,", choose=True),
         Ask("Add a read-only PostgreSQL", "PostgreSQL", choose=True),
