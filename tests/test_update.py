@@ -271,13 +271,14 @@ DEFAULT_QUESTIONS = [
     "Python version of the Lambda runtime", "AWS region to deploy to", "AWS CLI profile",
     "Function memory in MB", "CPU architecture", "API Gateway flavour", "Who may call the server",
     "Put the function in a VPC", "Serve the API at your own", "Add a read-only PostgreSQL",
-    "Secrets Manager names",
+    "Secrets Manager names", "Let GitHub Actions deploy",
 ]  # fmt: skip
 
 
 def test_interactive_update_offers_the_recorded_answers(template: Path, tmp_path: Path) -> None:
     # Answers other than the defaults, so that keeping them shows.
-    project = generate(template, tmp_path, "auth=iam", "aws_region=eu-west-2", "database=postgres")
+    answered = ["auth=iam", "aws_region=eu-west-2", "database=postgres", "ci_deploy=true"]
+    project = generate(template, tmp_path, *answered)
     edit(template / "template" / "Makefile.jinja", "# Run `make`", "# Template v2. Run `make`")
     release_template(template, "v0.2.0")
 
@@ -291,11 +292,10 @@ def test_interactive_update_offers_the_recorded_answers(template: Path, tmp_path
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.2.0"
     assert answers["memory_mb"] == 1024
-    assert (answers["auth"], answers["aws_region"], answers["database"]) == (
-        "iam",
-        "eu-west-2",
-        "postgres",
-    )
+    assert [
+        f"{key}={str(answers[key]).lower()}"
+        for key in ("auth", "aws_region", "database", "ci_deploy")
+    ] == answered
     assert "memory_mb = 1024" in (project / "deploy.toml").read_text()
     assert (project / "Makefile").read_text().startswith("# Template v2. Run `make`")
 
