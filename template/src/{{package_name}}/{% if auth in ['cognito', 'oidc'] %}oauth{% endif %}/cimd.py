@@ -1,0 +1,163 @@
+"""Client ID Metadata Documents: an MCP client may name itself by an https URL, and the JSON
+document there says who it is and where its sign-ins may return to. Anyone can send any URL,
+so the fetch must never reach into the network this server runs in (SSRF): only public
+addresses, checked before connecting and again on the connection itself, since DNS may answer
+differently the second time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+import ssl
+import time
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
+from pydantic import ValidationError
+
+TIMEOUT_SECONDS = 5.0
+MAX_BYTES = 5 * 1024
+CACHE_SECONDS = 300  # when the response names no max-age
+CACHE_SECONDS_RANGE = (60, 24 * 3600)
+CACHE_ENTRIES = 256
+# The certificates a document's https server must chain to: the system's.
+TLS_VERIFY: ssl.SSLContext | bool = True
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+# (url, allow_loopback) -> (time.monotonic() it expires, client), oldest use first.
+cache: OrderedDict[tuple[str, bool], tuple[float, OAuthClientInformationFull]] = OrderedDict()
+
+
+class ClientMetadataError(Exception):
+    """A client id URL, or the document behind it, that this server refuses."""
+
+
+async def fetch_client(url: str, *, allow_loopback: bool = False) -> OAuthClientInformationFull:
+    """The client the document at `url` describes. `allow_loopback` also lets http and
+    loopback addresses through, for `make dev` and the tests; private ones stay refused."""
+    key = (url, allow_loopback)
+    if key in cache and cache[key][0] > time.monotonic():
+        cache.move_to_end(key)
+        return cache[key][1]
+    check_url(url, allow_loopback)
+    try:
+        with anyio.fail_after(TIMEOUT_SECONDS):
+            body, cache_control = await download(url, allow_loopback)
+    except TimeoutError:
+        raise ClientMetadataError(
+            f"client id {url}: no document within {TIMEOUT_SECONDS} s (the time allowed)"
+        ) from None
+    except (OSError, httpx2.HTTPError) as error:
+        raise ClientMetadataError(f"client id {url}: could not be fetched: {error}") from None
+    client = parse(url, body)
+    max_age = re.search(r"max-age=(\d+)", cache_control)
+    seconds = int(max_age.group(1)) if max_age else CACHE_SECONDS
+    shortest, longest = CACHE_SECONDS_RANGE
+    cache[key] = (time.monotonic() + min(max(seconds, shortest), longest), client)
+    while len(cache) > CACHE_ENTRIES:
+        cache.popitem(last=False)
+    return client
+
+
+def check_url(url: str, allow_loopback: bool) -> None:
+    parts = urlsplit(url)
+    http_allowed = allow_loopback and parts.hostname in LOOPBACK_HOSTS
+    if parts.scheme != "https" and not (parts.scheme == "http" and http_allowed):
+        problem = f"scheme {parts.scheme!r} is not allowed: only https"
+    elif parts.path in ("", "/") or {".", ".."} & set(parts.path.split("/")):
+        problem = f"path {parts.path!r} is not allowed: it must name the document, without . or .."
+    elif "#" in url:
+        problem = "a fragment is not allowed"
+    elif parts.username is not None or parts.password is not None:
+        problem = "credentials (user:password@) are not allowed"
+    elif not parts.hostname:
+        problem = "it has no host"
+    else:
+        return
+    raise ClientMetadataError(f"client id {url}: {problem}")
+
+
+def check_address(url: str, address: str, allow_loopback: bool) -> None:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if (ip.is_global and not ip.is_multicast) or (allow_loopback and ip.is_loopback):
+        return
+    allowed = "public or loopback" if allow_loopback else "public"
+    raise ClientMetadataError(
+        f"client id {url}: its host is at {ip}, which is not allowed: only {allowed} addresses"
+    )
+
+
+async def download(url: str, allow_loopback: bool) -> tuple[bytes, str]:
+    """The body, and the Cache-Control header."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    for *_, sockaddr in await anyio.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM):
+        check_address(url, sockaddr[0], allow_loopback)
+    # trust_env=False: no proxy from the environment, so the peer below is the document's host.
+    async with (
+        httpx2.AsyncClient(trust_env=False, verify=TLS_VERIFY) as http,
+        # identity: a compressed body could grow past MAX_BYTES in a single chunk.
+        http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response,
+    ):
+        peer = response.extensions["network_stream"].get_extra_info("server_addr")
+        check_address(url, peer[0], allow_loopback)
+        if response.status_code != 200:
+            raise ClientMetadataError(
+                f"client id {url}: answered HTTP {response.status_code}: only 200 with the "
+                "document (redirects are not followed)"
+            )
+        body = b""
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > MAX_BYTES:
+                raise ClientMetadataError(
+                    f"client id {url}: its document is larger than the {MAX_BYTES} bytes allowed"
+                )
+        return body, response.headers.get("Cache-Control", "")
+
+
+def parse(url: str, body: bytes) -> OAuthClientInformationFull:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise ClientMetadataError(f"client id {url}: its document is not a JSON object")
+    if document.get("client_id") != url:
+        raise ClientMetadataError(
+            f"client id {url}: its document's client_id {document.get('client_id')!r} "
+            "is not allowed: it must equal the document's URL"
+        )
+    if "client_secret" in document:
+        raise ClientMetadataError(
+            f"client id {url}: its document holds a client_secret, which is not allowed: "
+            "a client id document is public"
+        )
+    if not document.get("redirect_uris"):
+        raise ClientMetadataError(
+            f"client id {url}: its document has no redirect_uris: it must list at least one"
+        )
+    method = document.get("token_endpoint_auth_method", "none")
+    if method != "none":
+        raise ClientMetadataError(
+            f"client id {url}: its document's token_endpoint_auth_method {method!r} is not "
+            "allowed: only 'none' (the client has no secret)"
+        )
+    try:
+        metadata = OAuthClientMetadata.model_validate(document)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(map(str, problem["loc"]))
+        raise ClientMetadataError(
+            f"client id {url}: its document's {field} is not valid: {problem['msg']}"
+        ) from None
+    fields = {**metadata.model_dump(), "client_id": url, "token_endpoint_auth_method": "none"}
+    return OAuthClientInformationFull(**fields)
