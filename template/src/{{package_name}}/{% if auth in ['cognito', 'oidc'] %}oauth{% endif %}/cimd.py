@@ -35,7 +35,8 @@ cache: OrderedDict[tuple[str, bool], tuple[float, OAuthClientInformationFull]] =
 
 
 class ClientMetadataError(Exception):
-    """A client id URL, or the document behind it, that this server refuses."""
+    """A client id URL, or the document behind it, that this server refuses. Messages quote
+    the URL as repr() does: it comes from anyone, control characters and all."""
 
 
 async def fetch_client(url: str, *, allow_loopback: bool = False) -> OAuthClientInformationFull:
@@ -45,16 +46,16 @@ async def fetch_client(url: str, *, allow_loopback: bool = False) -> OAuthClient
     if key in cache and cache[key][0] > time.monotonic():
         cache.move_to_end(key)
         return cache[key][1]
-    check_url(url, allow_loopback)
+    host, port = check_url(url, allow_loopback)
     try:
         with anyio.fail_after(TIMEOUT_SECONDS):
-            body, cache_control = await download(url, allow_loopback)
+            body, cache_control = await download(url, host, port, allow_loopback)
     except TimeoutError:
         raise ClientMetadataError(
-            f"client id {url}: no document within {TIMEOUT_SECONDS} s (the time allowed)"
+            f"client id {url!r}: no document within {TIMEOUT_SECONDS} s (the time allowed)"
         ) from None
-    except (OSError, httpx2.HTTPError) as error:
-        raise ClientMetadataError(f"client id {url}: could not be fetched: {error}") from None
+    except (OSError, httpx2.HTTPError, httpx2.InvalidURL) as error:
+        raise ClientMetadataError(f"client id {url!r}: could not be fetched: {error}") from None
     client = parse(url, body)
     max_age = re.search(r"max-age=(\d+)", cache_control)
     seconds = int(max_age.group(1)) if max_age else CACHE_SECONDS
@@ -65,8 +66,13 @@ async def fetch_client(url: str, *, allow_loopback: bool = False) -> OAuthClient
     return client
 
 
-def check_url(url: str, allow_loopback: bool) -> None:
-    parts = urlsplit(url)
+def check_url(url: str, allow_loopback: bool) -> tuple[str, int]:
+    """The host and port to connect to, if `url` may name a client."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise ClientMetadataError(f"client id {url!r}: {error}") from None
     http_allowed = allow_loopback and parts.hostname in LOOPBACK_HOSTS
     if parts.scheme != "https" and not (parts.scheme == "http" and http_allowed):
         problem = f"scheme {parts.scheme!r} is not allowed: only https"
@@ -79,8 +85,8 @@ def check_url(url: str, allow_loopback: bool) -> None:
     elif not parts.hostname:
         problem = "it has no host"
     else:
-        return
-    raise ClientMetadataError(f"client id {url}: {problem}")
+        return parts.hostname, port
+    raise ClientMetadataError(f"client id {url!r}: {problem}")
 
 
 def check_address(url: str, address: str, allow_loopback: bool) -> None:
@@ -91,15 +97,13 @@ def check_address(url: str, address: str, allow_loopback: bool) -> None:
         return
     allowed = "public or loopback" if allow_loopback else "public"
     raise ClientMetadataError(
-        f"client id {url}: its host is at {ip}, which is not allowed: only {allowed} addresses"
+        f"client id {url!r}: its host is at {ip}, which is not allowed: only {allowed} addresses"
     )
 
 
-async def download(url: str, allow_loopback: bool) -> tuple[bytes, str]:
+async def download(url: str, host: str, port: int, allow_loopback: bool) -> tuple[bytes, str]:
     """The body, and the Cache-Control header."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    for *_, sockaddr in await anyio.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM):
+    for *_, sockaddr in await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         check_address(url, sockaddr[0], allow_loopback)
     # trust_env=False: no proxy from the environment, so the peer below is the document's host.
     async with (
@@ -111,7 +115,7 @@ async def download(url: str, allow_loopback: bool) -> tuple[bytes, str]:
         check_address(url, peer[0], allow_loopback)
         if response.status_code != 200:
             raise ClientMetadataError(
-                f"client id {url}: answered HTTP {response.status_code}: only 200 with the "
+                f"client id {url!r}: answered HTTP {response.status_code}: only 200 with the "
                 "document (redirects are not followed)"
             )
         body = b""
@@ -119,7 +123,7 @@ async def download(url: str, allow_loopback: bool) -> tuple[bytes, str]:
             body += chunk
             if len(body) > MAX_BYTES:
                 raise ClientMetadataError(
-                    f"client id {url}: its document is larger than the {MAX_BYTES} bytes allowed"
+                    f"client id {url!r}: its document is larger than the {MAX_BYTES} bytes allowed"
                 )
         return body, response.headers.get("Cache-Control", "")
 
@@ -130,25 +134,25 @@ def parse(url: str, body: bytes) -> OAuthClientInformationFull:
     except ValueError:
         document = None
     if not isinstance(document, dict):
-        raise ClientMetadataError(f"client id {url}: its document is not a JSON object")
+        raise ClientMetadataError(f"client id {url!r}: its document is not a JSON object")
     if document.get("client_id") != url:
         raise ClientMetadataError(
-            f"client id {url}: its document's client_id {document.get('client_id')!r} "
+            f"client id {url!r}: its document's client_id {document.get('client_id')!r} "
             "is not allowed: it must equal the document's URL"
         )
     if "client_secret" in document:
         raise ClientMetadataError(
-            f"client id {url}: its document holds a client_secret, which is not allowed: "
+            f"client id {url!r}: its document holds a client_secret, which is not allowed: "
             "a client id document is public"
         )
     if not document.get("redirect_uris"):
         raise ClientMetadataError(
-            f"client id {url}: its document has no redirect_uris: it must list at least one"
+            f"client id {url!r}: its document has no redirect_uris: it must list at least one"
         )
     method = document.get("token_endpoint_auth_method", "none")
     if method != "none":
         raise ClientMetadataError(
-            f"client id {url}: its document's token_endpoint_auth_method {method!r} is not "
+            f"client id {url!r}: its document's token_endpoint_auth_method {method!r} is not "
             "allowed: only 'none' (the client has no secret)"
         )
     try:
@@ -157,7 +161,7 @@ def parse(url: str, body: bytes) -> OAuthClientInformationFull:
         problem = error.errors()[0]
         field = ".".join(map(str, problem["loc"]))
         raise ClientMetadataError(
-            f"client id {url}: its document's {field} is not valid: {problem['msg']}"
+            f"client id {url!r}: its document's {field} is not valid: {problem['msg']}"
         ) from None
     fields = {**metadata.model_dump(), "client_id": url, "token_endpoint_auth_method": "none"}
     return OAuthClientInformationFull(**fields)
