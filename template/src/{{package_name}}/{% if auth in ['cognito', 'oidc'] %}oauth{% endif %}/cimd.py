@@ -26,7 +26,7 @@ MAX_BYTES = 5 * 1024
 CACHE_SECONDS = 300  # when the response names no max-age
 CACHE_SECONDS_RANGE = (60, 24 * 3600)
 CACHE_ENTRIES = 256
-# The certificates a document's https server must chain to: the system's.
+# The certificates a document's https server must chain to: the system's (tests trust their own).
 TLS_VERIFY: ssl.SSLContext | bool = True
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
