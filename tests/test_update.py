@@ -146,11 +146,13 @@ def test_a_changed_answer_at_a_pinned_version_reaches_deploy_toml(
 FEATURE_FILES = [
     "src/my_mcp_server/auth.py",
     "src/my_mcp_server/tokens.py",
+    "src/my_mcp_server/oauth/upstream.py",
     "infra/auth.py",
     "ops/local_issuer.py",
     "ops/bootstrap_policy.py",
     "ops/ci_role.py",
     "tests/test_auth.py",
+    "tests/test_upstream.py",
     "tests/test_access.py",
 ]
 
