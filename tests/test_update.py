@@ -86,7 +86,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(
 
     # The template improves its plumbing, and its example tools, in v0.2.0.
     source = template / "template"
-    edit(source / "src" / "{{package_name}}" / "contract.py",
+    edit(source / "src" / "{{package_name}}" / "contract.py.jinja",
          'HEALTH_PATH = "/health"\n', 'HEALTH_PATH = "/health"\nTEMPLATE_V2 = True\n')  # fmt: skip
     edit(source / "Makefile.jinja", "# Run `make`", "# Template v2. Run `make`")
     edit(source / "src" / "{{package_name}}" / "tools.py", "Your tools", "Template v2 tools")
@@ -194,7 +194,7 @@ def test_a_conflicting_edit_fails_the_update_names_the_file_and_the_hook_catches
     contract = project / "src" / "my_mcp_server" / "contract.py"
     edit(contract, 'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/healthz"')
     git(project, "commit", "-q", "-am", "user edits the template's line")
-    edit(template / "template" / "src" / "{{package_name}}" / "contract.py",
+    edit(template / "template" / "src" / "{{package_name}}" / "contract.py.jinja",
          'HEALTH_PATH = "/health"', 'HEALTH_PATH = "/status"')  # fmt: skip
     release_template(template, "v0.2.0")
 
