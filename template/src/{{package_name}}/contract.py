@@ -14,6 +14,22 @@ METADATA_PATHS = (
     "/.well-known/oauth-protected-resource",
     f"/.well-known/oauth-protected-resource{MCP_PATH}",
 )
+OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
+AUTHORIZE_PATH = "/authorize"
+TOKEN_PATH = "/token"
+REGISTER_PATH = "/register"
+REVOKE_PATH = "/revoke"
+CONSENT_PATH = "/oauth/consent"
+CALLBACK_PATH = "/oauth/callback"
+OAUTH_PATHS = (
+    OAUTH_METADATA_PATH,
+    AUTHORIZE_PATH,
+    TOKEN_PATH,
+    REGISTER_PATH,
+    REVOKE_PATH,
+    CONSENT_PATH,
+    CALLBACK_PATH,
+)
 # POST carries MCP; GET and DELETE reach the server so it can answer 405, as the spec expects.
 MCP_METHODS = ("POST", "GET", "DELETE")
 # What browser-based MCP clients send, and the response headers they need to read.
