@@ -105,7 +105,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
     def redirect_allowed(self, uri: str, kind: str) -> bool:
         parts = urlsplit(uri)
         loopback = parts.hostname in LOOPBACK_HOSTS
-        if parts.fragment or "#" in uri or parts.scheme in UNSAFE_SCHEMES:
+        if "#" in uri or parts.scheme in UNSAFE_SCHEMES:
             return False
         if parts.scheme == "http":  # RFC 8252: a native app listens on loopback, any port
             return loopback and (kind != "web" or self.allow_loopback)
