@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import threading
 import time
 from typing import Any
@@ -18,6 +19,8 @@ import anyio
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
+# botocore's DEBUG lines quote whole requests, and with them the tokens the table holds.
+logging.getLogger("botocore").setLevel(logging.INFO)
 
 
 class StoreUnavailableError(RuntimeError):

@@ -1,0 +1,147 @@
+"""The OAuth endpoints MCP clients sign in through: the SDK's own (mcp.server.auth), with
+this server's metadata, its `resource` check on /token and a rate limit on /register, plus
+the consent page and the callback the upstream sends people back to."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs
+
+from mcp.server.auth.handlers.metadata import MetadataHandler
+from mcp.server.auth.routes import build_metadata, cors_middleware, create_auth_routes
+from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    RequestBodyLimitMiddleware,
+)
+from mcp.shared.auth import OAuthMetadata
+from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import Settings
+from ..contract import (
+    CALLBACK_PATH,
+    CONSENT_PATH,
+    OAUTH_METADATA_PATH,
+    REGISTER_PATH,
+    REVOKE_PATH,
+    TOKEN_PATH,
+)
+from .consent import EXPIRED, ConsentPage, page
+from .provider import SignInProvider
+from .store import OAuthStore
+
+REGISTRATIONS_PER_HOUR = 20  # per client address
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def sign_in_routes(settings: Settings) -> list[Route]:
+    provider = SignInProvider(settings)
+    scopes = list(settings.auth_required_scopes) or None
+    registration = ClientRegistrationOptions(
+        enabled=True, valid_scopes=scopes, default_scopes=scopes
+    )
+    revocation = RevocationOptions(enabled=True)
+    issuer = AnyHttpUrl(settings.public_url)
+    routes = create_auth_routes(provider, issuer, None, registration, revocation)
+    sdk_metadata = build_metadata(issuer, None, registration, revocation)
+    metadata = OAuthMetadata.model_validate(
+        sdk_metadata.model_dump(mode="json")
+        | {
+            # Exactly as the `iss` of the authorization responses names it (RFC 9207).
+            "issuer": settings.public_url,
+            "client_id_metadata_document_supported": True,
+            "authorization_response_iss_parameter_supported": True,
+            # Public clients first: MCP clients have no secret.
+            "token_endpoint_auth_methods_supported": [
+                "none",
+                "client_secret_post",
+                "client_secret_basic",
+            ],
+        }
+    )
+    changes = {
+        OAUTH_METADATA_PATH: lambda _: cors_middleware(
+            MetadataHandler(metadata).handle, ["GET", "OPTIONS"]
+        ),
+        TOKEN_PATH: lambda app: RequestBodyLimitMiddleware(
+            FormCheck(app, settings.resource_url), DEFAULT_MAX_REQUEST_BODY_SIZE
+        ),
+        REVOKE_PATH: lambda app: RequestBodyLimitMiddleware(
+            FormCheck(app, settings.resource_url), DEFAULT_MAX_REQUEST_BODY_SIZE
+        ),
+        REGISTER_PATH: lambda app: RegistrationLimit(app, provider.store),
+    }
+    for route in routes:
+        if route.path in changes:
+            route.app = changes[route.path](route.app)
+    consent = ConsentPage(provider)
+
+    async def callback(request: Request) -> Response:
+        query = request.query_params
+        target = await provider.finish(
+            query.get("state", ""), query.get("code", ""), query.get("error", "")
+        )
+        if target is None:
+            return page(EXPIRED, 400)
+        return RedirectResponse(target, status_code=302, headers=NO_STORE)
+
+    return [
+        *routes,
+        Route(CONSENT_PATH, consent.show, methods=["GET"]),
+        Route(CONSENT_PATH, consent.decide, methods=["POST"]),
+        Route(CALLBACK_PATH, callback, methods=["GET"]),
+    ]
+
+
+class FormCheck:
+    """On /token and /revoke: refuses a `resource` other than this server's (RFC 8707), which
+    the SDK's handlers ignore, and lets a public client revoke without the client_secret the
+    SDK's revocation handler requires (an empty one is what it accepts)."""
+
+    def __init__(self, app: ASGIApp, resource: str) -> None:
+        self.app = app
+        self.resource = resource
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await Request(scope, receive).body()
+        form = parse_qs(body.decode(errors="replace"))
+        asked = form.get("resource", [])
+        if any(resource != self.resource for resource in asked):
+            why = f"resource {asked[0]!r} is not allowed: only {self.resource!r}"
+            answer = {"error": "invalid_target", "error_description": why}
+            await JSONResponse(answer, status_code=400, headers=NO_STORE)(scope, receive, send)
+            return
+        if scope["method"] == "POST" and "client_secret" not in form:
+            body += b"&client_secret=" if body else b"client_secret="
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class RegistrationLimit:
+    """Each registration is a stored item: at most REGISTRATIONS_PER_HOUR per client address."""
+
+    def __init__(self, app: ASGIApp, store: OAuthStore) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST":
+            request = Request(scope)
+            # API Gateway appends the caller's address to X-Forwarded-For: the last one is true.
+            forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+            address = forwarded or (request.client.host if request.client else "unknown")
+            if await self.store.count("register", address, 3600) > REGISTRATIONS_PER_HOUR:
+                why = f"more than {REGISTRATIONS_PER_HOUR} registrations an hour from {address}"
+                retry = str(3600 - int(time.time()) % 3600)
+                answer = {"error": "too_many_requests", "error_description": why}
+                headers = {"Retry-After": retry, **NO_STORE}
+                await JSONResponse(answer, status_code=429, headers=headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
