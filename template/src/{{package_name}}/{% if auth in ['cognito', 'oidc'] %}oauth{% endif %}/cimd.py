@@ -8,7 +8,6 @@ differently the second time.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import socket
 import ssl
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx2
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
+from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
 TIMEOUT_SECONDS = 5.0
@@ -130,38 +129,29 @@ async def download(url: str, host: str, port: int, allow_loopback: bool) -> tupl
 
 def parse(url: str, body: bytes) -> OAuthClientInformationFull:
     try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise ClientMetadataError(f"client id {url!r}: its document is not a JSON object")
-    if document.get("client_id") != url:
-        raise ClientMetadataError(
-            f"client id {url!r}: its document's client_id {document.get('client_id')!r} "
-            "is not allowed: it must equal the document's URL"
-        )
-    if "client_secret" in document:
-        raise ClientMetadataError(
-            f"client id {url!r}: its document holds a client_secret, which is not allowed: "
-            "a client id document is public"
-        )
-    if not document.get("redirect_uris"):
-        raise ClientMetadataError(
-            f"client id {url!r}: its document has no redirect_uris: it must list at least one"
-        )
-    method = document.get("token_endpoint_auth_method", "none")
-    if method != "none":
-        raise ClientMetadataError(
-            f"client id {url!r}: its document's token_endpoint_auth_method {method!r} is not "
-            "allowed: only 'none' (the client has no secret)"
-        )
-    try:
-        metadata = OAuthClientMetadata.model_validate(document)
+        client = OAuthClientInformationFull.model_validate_json(body)
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(map(str, problem["loc"]))
+        where = f"its document's {field}" if field else "its document (a JSON object)"
         raise ClientMetadataError(
-            f"client id {url!r}: its document's {field} is not valid: {problem['msg']}"
+            f"client id {url!r}: {where} is not valid: {problem['msg']}"
         ) from None
-    fields = {**metadata.model_dump(), "client_id": url, "token_endpoint_auth_method": "none"}
-    return OAuthClientInformationFull(**fields)
+    method = client.token_endpoint_auth_method or "none"
+    if client.client_id != url:
+        problem = (
+            f"its document's client_id {client.client_id!r} is not allowed: "
+            "it must equal the document's URL"
+        )
+    elif client.client_secret is not None:
+        problem = "its document holds a client_secret, which is not allowed: it is public"
+    elif not client.redirect_uris:
+        problem = "its document has no redirect_uris: it must list at least one"
+    elif method != "none":
+        problem = (
+            f"its document's token_endpoint_auth_method {method!r} is not allowed: "
+            "only 'none' (the client has no secret)"
+        )
+    else:
+        return client.model_copy(update={"token_endpoint_auth_method": "none"})
+    raise ClientMetadataError(f"client id {url!r}: {problem}")

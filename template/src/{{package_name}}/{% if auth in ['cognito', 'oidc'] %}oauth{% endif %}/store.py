@@ -28,7 +28,7 @@ class StoreUnavailableError(RuntimeError):
 
 
 def digest(secret: str) -> str:
-    """The key a secret is stored under: its SHA-256, so the table never holds the secret."""
+    """The key a secret is stored under: the table never holds the secret itself."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -54,9 +54,6 @@ class OAuthStore:
         """Read and delete in one call: of concurrent takes of a single-use code, one gets it."""
         answer = await self._call("DeleteItem", Key=_key(kind, key), ReturnValues="ALL_OLD")
         return _live_data(answer.get("Attributes"))
-
-    async def delete(self, kind: str, key: str) -> None:
-        await self._call("DeleteItem", Key=_key(kind, key))
 
     async def count(self, kind: str, key: str, ttl_seconds: int) -> int:
         """This call's number among the calls for `key` in the current window of ttl_seconds
