@@ -57,11 +57,6 @@ class Upstream:
 
 
 @pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
 def upstream_port() -> int:
     return support.free_port()
 
@@ -213,7 +208,9 @@ def signed_in(server: support.RunningServer, browser: httpx2.AsyncClient) -> Sig
         landed.append(await Browser(browser, forms).sign_in(url))
 
     async def callback() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult.model_validate(dict(landed[-1].params))
+        params = dict(landed[-1].params)
+        assert "code" in params, f"the sign-in ended in an error: {params}"
+        return AuthorizationCodeResult.model_validate(params)
 
     storage = Memory()
     metadata = OAuthClientMetadata(
