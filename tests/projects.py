@@ -65,6 +65,8 @@ ANSWER_SETS: dict[str, dict[str, object]] = {
 # pytest-xdist runs the tests that use the default project, set up, on one worker, so that only
 # that worker sets it up.
 DEFAULTS = pytest.mark.xdist_group("defaults")
+# The answer set with auth oidc: test_oidc_upstream.py signs in to it through a real provider.
+OIDC = "rest-oidc-new-vpc-certificate-postgres"
 
 
 @dataclass(frozen=True)
