@@ -30,8 +30,8 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      // The front asks for no resource (nor audience): the provider's default must be the
-      // server's, and the token request must get it too, although the scope holds openid.
+      // The front asks, as an OpenID client, for no resource: the issuer is set up to issue
+      // tokens for the server's API by default (Auth0 calls this the default audience).
       defaultResource: () => resource,
       useGrantedResource: () => true,
       getResourceServerInfo: (_ctx, indicator) => {
@@ -40,8 +40,6 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  // The front asks for no offline_access, which the default policy requires.
-  issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
 });
 
 provider.on('grant.revoked', (_ctx, grantId) => console.log(`grant.revoked ${grantId}`));

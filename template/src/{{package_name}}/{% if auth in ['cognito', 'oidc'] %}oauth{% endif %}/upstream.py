@@ -29,6 +29,7 @@ class Endpoints(BaseModel):
     token_endpoint: SecureUrl = Field(min_length=1)
     # Without one, a refresh token lives until it expires.
     revocation_endpoint: SecureUrl | None = None
+    scopes_supported: list[str] = []
 
 
 class Refusal(BaseModel):
@@ -70,7 +71,7 @@ class Upstream:
 
     async def authorization_url(self, state: str, code_challenge: str) -> str:
         """Where to send the person to sign in; the upstream sends them back to redirect_uri."""
-        endpoint = (await self.endpoints()).authorization_endpoint
+        endpoints = await self.endpoints()
         query = {
             "response_type": "code",
             "client_id": self.client_id,
@@ -80,7 +81,11 @@ class Upstream:
             "code_challenge": code_challenge,
             "code_challenge_method": "S256",
         }
-        return str(httpx2.URL(endpoint).copy_merge_params(query))
+        # A provider that lists offline_access issues refresh tokens only with it, and OpenID
+        # Connect grants it only with prompt=consent. Cognito issues them unasked.
+        if "offline_access" in endpoints.scopes_supported:
+            query |= {"scope": query["scope"] + " offline_access", "prompt": "consent"}
+        return str(httpx2.URL(endpoints.authorization_endpoint).copy_merge_params(query))
 
     async def exchange_code(self, code: str, code_verifier: str) -> OAuthToken:
         form = {"code": code, "code_verifier": code_verifier, "redirect_uri": self.redirect_uri}
