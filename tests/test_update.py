@@ -146,13 +146,15 @@ def test_a_changed_answer_at_a_pinned_version_reaches_deploy_toml(
 FEATURE_FILES = [
     "src/my_mcp_server/auth.py",
     "src/my_mcp_server/tokens.py",
-    "src/my_mcp_server/oauth/upstream.py",
+    "src/my_mcp_server/oauth/provider.py",
     "infra/auth.py",
+    "infra/oauth.py",
     "ops/local_issuer.py",
+    "ops/local_dynamodb.py",
     "ops/bootstrap_policy.py",
     "ops/ci_role.py",
     "tests/test_auth.py",
-    "tests/test_upstream.py",
+    "tests/test_sign_in.py",
     "tests/test_access.py",
 ]
 
