@@ -68,15 +68,16 @@ def sign_in_routes(settings: Settings) -> list[Route]:
         }
     )
     serve_metadata = cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"])
+
+    def check_form(app: ASGIApp) -> ASGIApp:
+        checked = FormCheck(app, settings.resource_url)
+        return RequestBodyLimitMiddleware(checked, DEFAULT_MAX_REQUEST_BODY_SIZE)
+
     changes = {
         OAUTH_METADATA_PATH: lambda _: serve_metadata,
         AUTHORIZE_PATH: lambda app: IssuerOnErrors(app, settings.public_url),
-        TOKEN_PATH: lambda app: RequestBodyLimitMiddleware(
-            FormCheck(app, settings.resource_url), DEFAULT_MAX_REQUEST_BODY_SIZE
-        ),
-        REVOKE_PATH: lambda app: RequestBodyLimitMiddleware(
-            FormCheck(app, settings.resource_url), DEFAULT_MAX_REQUEST_BODY_SIZE
-        ),
+        TOKEN_PATH: check_form,
+        REVOKE_PATH: check_form,
         REGISTER_PATH: lambda app: RegistrationLimit(app, provider.store),
     }
     for route in routes:
