@@ -45,7 +45,11 @@ def page(message: str, status: int) -> Response:
 class ConsentPage:
     def __init__(self, provider: SignInProvider) -> None:
         self.provider = provider
-        self.secure_cookie = urlsplit(provider.issuer).scheme == "https"
+        issuer = urlsplit(provider.issuer)
+        self.secure_cookie = issuer.scheme == "https"
+        # Behind a REST API's stage (https://<id>.execute-api.<region>.amazonaws.com/prod),
+        # the browser sees every path under the stage's.
+        self.base_path = issuer.path
 
     async def show(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
@@ -61,7 +65,7 @@ class ConsentPage:
             client_id=escape(client_url.hostname or client.client_id),
             redirect_uri=escape(str(pending.params.redirect_uri)),
             scopes=escape(" ".join(pending.params.scopes or self.provider.scopes)),
-            action=escape(CONSENT_PATH),
+            action=escape(self.base_path + CONSENT_PATH),
             request=escape(request_id),
             csrf=csrf,
         )
@@ -69,7 +73,7 @@ class ConsentPage:
         response.set_cookie(
             CSRF_COOKIE,
             csrf,
-            path="/oauth",
+            path=self.base_path + "/oauth",
             httponly=True,
             secure=self.secure_cookie,
             samesite="lax",

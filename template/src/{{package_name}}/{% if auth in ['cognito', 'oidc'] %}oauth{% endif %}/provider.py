@@ -63,6 +63,11 @@ class Grant(RefreshToken):
     upstream_refresh_token: str
 
 
+def is_document(client_id: str) -> bool:
+    """A client id that is a URL names its Client ID Metadata Document (CIMD)."""
+    return urlsplit(client_id).scheme in ("https", "http")
+
+
 class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken]):
     """With its state in DynamoDB (store.py)."""
 
@@ -72,6 +77,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         self.resource = settings.resource_url
         self.scopes = list(settings.auth_required_scopes)
         self.allow_loopback = settings.oauth_allow_loopback_clients
+        self.redirect_uris = settings.oauth_redirect_uris
         self.checker = TokenChecker(settings)
         callback = self.issuer + CALLBACK_PATH
         upstream_scopes = ["openid", *self.scopes]
@@ -80,38 +86,56 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         )
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        if urlsplit(client_id).scheme in ("https", "http"):
+        if is_document(client_id):
             try:
                 client = await cimd.fetch_client(client_id, allow_loopback=self.allow_loopback)
             except cimd.ClientMetadataError as error:
                 logger.info("refused a client: %s", error)
                 return None
             # A document cannot grant itself scopes: it gets this server's.
-            return client.model_copy(update={"scope": " ".join(self.scopes)})
-        data = await self.store.get("client", client_id)
-        return OAuthClientInformationFull.model_validate(data) if data else None
+            client = client.model_copy(update={"scope": " ".join(self.scopes)})
+        elif data := await self.store.get("client", client_id):
+            client = OAuthClientInformationFull.model_validate(data)
+        else:
+            return None
+        # Checked on every use: a URI taken out of [auth] callback_urls stops working at once.
+        kind = client.application_type or "native"
+        redirects = []
+        for uri in client.redirect_uris or []:
+            if refusal := self.redirect_refusal(str(uri), kind):
+                logger.info("a client's redirect URI is refused: %s", refusal)
+            else:
+                redirects.append(uri)
+        return client.model_copy(update={"redirect_uris": redirects}) if redirects else None
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         kind = client_info.application_type or "native"
         for uri in map(str, client_info.redirect_uris or []):
-            if not self.redirect_allowed(uri, kind):
-                raise RegistrationError(
-                    "invalid_redirect_uri",
-                    f"redirect_uri {uri!r} is not allowed for application_type {kind!r}: "
-                    f"use {REDIRECT_RULES.get(kind, REDIRECT_RULES['native'])}",
-                )
+            if refusal := self.redirect_refusal(uri, kind):
+                raise RegistrationError("invalid_redirect_uri", refusal)
         await self.remember(client_info)
 
-    def redirect_allowed(self, uri: str, kind: str) -> bool:
+    def redirect_refusal(self, uri: str, kind: str) -> str | None:
+        """Why sign-ins may not go back to `uri` for a client of application_type `kind`."""
         parts = urlsplit(uri)
         loopback = parts.hostname in LOOPBACK_HOSTS
         if "#" in uri or parts.scheme in UNSAFE_SCHEMES:
-            return False
-        if parts.scheme == "http":  # RFC 8252: a native app listens on loopback, any port
-            return loopback and (kind != "web" or self.allow_loopback)
-        if kind == "web":
-            return parts.scheme == "https" and not loopback
-        return True
+            fits = False
+        elif parts.scheme == "http":  # RFC 8252: a native app listens on loopback, any port
+            fits = loopback and (kind != "web" or self.allow_loopback)
+        else:
+            fits = kind != "web" or (parts.scheme == "https" and not loopback)
+        if not fits:
+            rules = REDIRECT_RULES[kind]
+            return f"redirect_uri {uri!r} is not allowed for application_type {kind!r}: use {rules}"
+        # Web addresses only where the deployer chose: a sign-in sent to any other site would
+        # hand it the person's tokens. Loopback and an app's own scheme stay on their device.
+        if parts.scheme == "https" and not loopback and uri not in self.redirect_uris:
+            return (
+                f"redirect_uri {uri!r} is not allowed: add it to [auth] callback_urls in "
+                f"deploy.toml (now {', '.join(self.redirect_uris) or 'none'}, and loopback)"
+            )
+        return None
 
     async def remember(self, client: OAuthClientInformationFull) -> None:
         data = client.model_dump(mode="json", exclude_none=True)
@@ -212,7 +236,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
             raise TokenError("invalid_grant", "authorization code was already used")
         family = secrets.token_urlsafe(16)
         await self.store.put("used", key, {"family": family}, GRANT_SECONDS)
-        if urlsplit(client.client_id).scheme not in ("https", "http"):
+        if not is_document(client.client_id):
             await self.remember(client)  # a registration in use is kept
         upstream = authorization_code.upstream
         grant = Grant(

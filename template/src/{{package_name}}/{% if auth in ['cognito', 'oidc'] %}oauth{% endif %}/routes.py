@@ -5,9 +5,10 @@ the consent page and the callback the upstream sends people back to."""
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from mcp.server.auth.handlers.metadata import MetadataHandler
+from mcp.server.auth.provider import construct_redirect_uri
 from mcp.server.auth.routes import build_metadata, cors_middleware, create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import (
@@ -16,6 +17,7 @@ from mcp.server.transport_security import (
 )
 from mcp.shared.auth import OAuthMetadata
 from pydantic import AnyHttpUrl
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,9 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
 from ..contract import (
+    AUTHORIZE_PATH,
     CALLBACK_PATH,
     CONSENT_PATH,
     OAUTH_METADATA_PATH,
+    OPENID_METADATA_PATH,
     REGISTER_PATH,
     REVOKE_PATH,
     TOKEN_PATH,
@@ -63,16 +67,17 @@ def sign_in_routes(settings: Settings) -> list[Route]:
             ],
         }
     )
+    serve_metadata = cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"])
+
+    def check_form(app: ASGIApp) -> ASGIApp:
+        checked = FormCheck(app, settings.resource_url)
+        return RequestBodyLimitMiddleware(checked, DEFAULT_MAX_REQUEST_BODY_SIZE)
+
     changes = {
-        OAUTH_METADATA_PATH: lambda _: cors_middleware(
-            MetadataHandler(metadata).handle, ["GET", "OPTIONS"]
-        ),
-        TOKEN_PATH: lambda app: RequestBodyLimitMiddleware(
-            FormCheck(app, settings.resource_url), DEFAULT_MAX_REQUEST_BODY_SIZE
-        ),
-        REVOKE_PATH: lambda app: RequestBodyLimitMiddleware(
-            FormCheck(app, settings.resource_url), DEFAULT_MAX_REQUEST_BODY_SIZE
-        ),
+        OAUTH_METADATA_PATH: lambda _: serve_metadata,
+        AUTHORIZE_PATH: lambda app: IssuerOnErrors(app, settings.public_url),
+        TOKEN_PATH: check_form,
+        REVOKE_PATH: check_form,
         REGISTER_PATH: lambda app: RegistrationLimit(app, provider.store),
     }
     for route in routes:
@@ -91,6 +96,9 @@ def sign_in_routes(settings: Settings) -> list[Route]:
 
     return [
         *routes,
+        # Where clients look when the issuer has a path that hides RFC 8414's own address (a
+        # REST API's stage): appended to the issuer, as OpenID Connect discovery does.
+        Route(OPENID_METADATA_PATH, serve_metadata, methods=["GET", "OPTIONS"]),
         Route(CONSENT_PATH, consent.show, methods=["GET"]),
         Route(CONSENT_PATH, consent.decide, methods=["POST"]),
         Route(CALLBACK_PATH, callback, methods=["GET"]),
@@ -122,6 +130,27 @@ class FormCheck:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class IssuerOnErrors:
+    """RFC 9207: the metadata promises `iss` in every authorization response, and the SDK's
+    /authorize sends its errors (a bad scope or PKCE, the provider's) back without it."""
+
+    def __init__(self, app: ASGIApp, issuer: str) -> None:
+        self.app = app
+        self.issuer = issuer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_issuer(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 302:
+                headers = MutableHeaders(scope=message)
+                if "error" in parse_qs(urlsplit(headers["location"]).query):
+                    headers["location"] = construct_redirect_uri(
+                        headers["location"], iss=self.issuer
+                    )
+            await send(message)
+
+        await self.app(scope, receive, send_with_issuer)
 
 
 class RegistrationLimit:
