@@ -144,6 +144,9 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
     async def authorize(
         self, client: OAuthClientInformationFull, params: AuthorizationParams
     ) -> str:
+        if not self.upstream.client_id:
+            why = "sign-in is not set up yet: [auth] client_id in the server's deploy.toml is empty"
+            raise AuthorizeError("server_error", why)
         if params.resource not in (None, self.resource):
             raise AuthorizeError(
                 "invalid_target",
