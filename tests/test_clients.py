@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import subprocess
 import time
@@ -22,12 +24,14 @@ from scripts.serving import (
     run,
     serve,
     support,
+    tool_env,
 )
 from tests.projects import DEFAULTS
 
 RunningServer = support.RunningServer
 
 INSPECTOR_PACKAGE = "node_modules/@modelcontextprotocol/inspector/package.json"
+CONSENT_FORM = re.compile(r'name="(request|csrf)" value="([^"]*)"')
 
 # Step 4 of the reference deployment guide: what many users try first.
 REFERENCE_BODY = (
@@ -170,3 +174,72 @@ def test_make_dev_lets_in_a_make_token_client_and_nobody_else(dev_server) -> Non
     assert '"code":"auth_required"' in refused.stdout + refused.stderr
     assert anonymous.status_code == 401
     assert "resource_metadata=" in anonymous.headers["www-authenticate"]
+
+
+def test_make_dev_signs_the_inspector_in_through_its_own_oauth(dev_server, tmp_path) -> None:
+    """The Inspector's interactive sign-in: it registers (DCR) and prints the authorization
+    URL; a browser approves on the consent page, signs in at make dev's local issuer and
+    lands on the Inspector's loopback listener, and then the Inspector lists the tools."""
+    server, _ = dev_server
+    callback = f"http://127.0.0.1:{support.free_port()}/oauth/callback"
+    # A person at a terminal, no browser opened for them, and all its state under tmp_path.
+    env = {"HOME": str(tmp_path), "MCP_AUTO_OPEN_ENABLED": "false"}
+    env["MCP_INSPECTOR_SECRET_STORE"] = "memory"  # never the OS keychain
+    person, terminal = os.openpty()
+    command = [
+        str(NODE_BIN / "mcp-inspector"), "--cli", server.mcp_url, "--transport", "http",
+        "--callback-url", callback, "--method", "tools/list",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, cwd=TEMPLATE_ROOT, env=tool_env(env), stdin=terminal,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as inspector_cli:  # fmt: skip
+        try:
+            printed = []
+            for line in inspector_cli.stderr:
+                printed.append(line)
+                if line.startswith("Please navigate to: "):
+                    break
+            else:
+                pytest.fail(f"the Inspector printed no authorization URL:\n{''.join(printed)}")
+            pages, landed = browse(server.url, line.split(": ", 1)[1].strip(), callback)
+            assert httpx2.get(landed).status_code == 200  # the listener took the code
+            listed, _ = inspector_cli.communicate(timeout=60)
+        finally:
+            inspector_cli.kill()
+            os.close(person)
+            os.close(terminal)
+
+    assert inspector_cli.returncode == 0
+    assert [tool["name"] for tool in json.loads(listed)["tools"]] == ["convert_units"]
+    log = server.log_path.read_text(encoding="utf-8")
+    issuer = re.search(r"a local issuer at (\S+);", log)[1]
+    assert [f"{page.request.method} {page.url.copy_with(query=None)}" for page in pages] == [
+        f"GET {server.url}/oauth/consent",
+        f"POST {server.url}/oauth/consent",
+        f"GET {issuer}/authorize",  # signs the local user in at once
+        f"GET {server.url}/oauth/callback",
+    ]
+    assert "Allow MCP Inspector to use this server as you?" in pages[0].text
+    assert f"<code>{callback}</code>" in pages[0].text
+    assert httpx2.URL(landed).params["iss"] == server.url
+    assert '"POST /register 201"' in log
+    assert '"POST /token 200"' in log
+
+
+def browse(origin: str, url: str, client_callback: str) -> tuple[list[httpx2.Response], str]:
+    """A browser that approves on the consent page: the pages it saw after the first, and the
+    client's callback URL it was sent to."""
+    pages: list[httpx2.Response] = []
+    with httpx2.Client() as browser:
+        response = browser.get(url)
+        while not (location := response.headers.get("location", "")).startswith(client_callback):
+            if 'name="csrf"' in response.text:
+                form = dict(CONSENT_FORM.findall(response.text))
+                form["decision"] = "approve"
+                response = browser.post(f"{origin}/oauth/consent", data=form)
+            else:
+                assert response.is_redirect, f"{response.status_code} {response.text}"
+                response = browser.get(location)
+            pages.append(response)
+    return pages, location
