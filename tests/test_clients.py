@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx2
@@ -22,12 +27,14 @@ from scripts.serving import (
     run,
     serve,
     support,
+    tool_env,
 )
 from tests.projects import DEFAULTS
 
 RunningServer = support.RunningServer
 
 INSPECTOR_PACKAGE = "node_modules/@modelcontextprotocol/inspector/package.json"
+CONSENT_FORM = re.compile(r'name="(request|csrf)" value="([^"]*)"')
 
 # Step 4 of the reference deployment guide: what many users try first.
 REFERENCE_BODY = (
@@ -170,3 +177,99 @@ def test_make_dev_lets_in_a_make_token_client_and_nobody_else(dev_server) -> Non
     assert '"code":"auth_required"' in refused.stdout + refused.stderr
     assert anonymous.status_code == 401
     assert "resource_metadata=" in anonymous.headers["www-authenticate"]
+
+
+@pytest.fixture
+def loopback_files(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served over http on loopback, and its URL."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    files = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=folder)
+    )
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    yield folder, f"http://127.0.0.1:{files.server_address[1]}"
+    files.shutdown()
+    files.server_close()
+
+
+@pytest.mark.parametrize("registration", ["DCR", "CIMD"])
+def test_make_dev_signs_the_inspector_in_through_its_own_oauth(
+    dev_server, tmp_path: Path, loopback_files: tuple[Path, str], registration: str
+) -> None:
+    """The Inspector's interactive sign-in, as a registered client (DCR) or by its client id
+    metadata document on loopback (CIMD; make dev allows that): it prints the authorization
+    URL; a browser approves on the consent page, signs in at make dev's local issuer and
+    lands on the Inspector's loopback listener, and then the Inspector lists the tools."""
+    server, _ = dev_server
+    callback = f"http://127.0.0.1:{support.free_port()}/oauth/callback"
+    name, options = "MCP Inspector", []  # the name it registers with
+    if registration == "CIMD":
+        folder, origin = loopback_files
+        name, document_url = "The Inspector by its document", f"{origin}/client.json"
+        document = {"client_id": document_url, "client_name": name, "redirect_uris": [callback]}
+        (folder / "client.json").write_text(json.dumps(document), encoding="utf-8")
+        options = ["--client-metadata-url", document_url]
+    # A person at a terminal, no browser opened for them, and all its state under tmp_path.
+    env = {"HOME": str(tmp_path), "MCP_AUTO_OPEN_ENABLED": "false"}
+    env["MCP_INSPECTOR_SECRET_STORE"] = "memory"  # never the OS keychain
+    seen = len(server.log_lines())
+    person, terminal = os.openpty()
+    command = [
+        str(NODE_BIN / "mcp-inspector"), "--cli", server.mcp_url, "--transport", "http",
+        "--callback-url", callback, *options, "--method", "tools/list",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, cwd=TEMPLATE_ROOT, env=tool_env(env), stdin=terminal,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as inspector_cli:  # fmt: skip
+        try:
+            printed = []
+            for line in inspector_cli.stderr:
+                printed.append(line)
+                if line.startswith("Please navigate to: "):
+                    break
+            else:
+                pytest.fail(f"the Inspector printed no authorization URL:\n{''.join(printed)}")
+            pages, landed = browse(server.url, line.split(": ", 1)[1].strip(), callback)
+            assert httpx2.get(landed).status_code == 200  # the listener took the code
+            listed, _ = inspector_cli.communicate(timeout=60)
+        finally:
+            inspector_cli.kill()
+            os.close(person)
+            os.close(terminal)
+
+    assert inspector_cli.returncode == 0
+    assert [tool["name"] for tool in json.loads(listed)["tools"]] == ["convert_units"]
+    log = server.log_lines()
+    issuer = re.search(r"a local issuer at (\S+);", "\n".join(log))[1]
+    assert [f"{page.request.method} {page.url.copy_with(query=None)}" for page in pages] == [
+        f"GET {server.url}/oauth/consent",
+        f"POST {server.url}/oauth/consent",
+        f"GET {issuer}/authorize",  # signs the local user in at once
+        f"GET {server.url}/oauth/callback",
+    ]
+    assert f"Allow {name} to use this server as you?" in pages[0].text
+    assert f"<code>{callback}</code>" in pages[0].text
+    assert httpx2.URL(landed).params["iss"] == server.url
+    answers = "\n".join(log[seen:])
+    assert ('"POST /register 201"' in answers) == (registration == "DCR")
+    assert '"POST /token 200"' in answers
+
+
+def browse(origin: str, url: str, client_callback: str) -> tuple[list[httpx2.Response], str]:
+    """A browser that approves on the consent page: the pages it saw after the first, and the
+    client's callback URL it was sent to."""
+    pages: list[httpx2.Response] = []
+    with httpx2.Client() as browser:
+        response = browser.get(url)
+        while not (location := response.headers.get("location", "")).startswith(client_callback):
+            if 'name="csrf"' in response.text:
+                form = dict(CONSENT_FORM.findall(response.text))
+                form["decision"] = "approve"
+                response = browser.post(f"{origin}/oauth/consent", data=form)
+            else:
+                assert response.is_redirect, f"{response.status_code} {response.text}"
+                response = browser.get(location)
+            pages.append(response)
+    return pages, location
