@@ -37,7 +37,6 @@ CLIENT_SECONDS = 90 * 24 * 3600  # a registration unused this long is forgotten
 PENDING_SECONDS = 10 * 60
 CODE_SECONDS = 5 * 60
 GRANT_SECONDS = 30 * 24 * 3600
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Schemes a redirect must never use: they run or read something in the browser itself.
 UNSAFE_SCHEMES = ("javascript", "data", "file", "blob", "vbscript", "about")
 REDIRECT_RULES = {
@@ -113,12 +112,13 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         for uri in map(str, client_info.redirect_uris or []):
             if refusal := self.redirect_refusal(uri, kind):
                 raise RegistrationError("invalid_redirect_uri", refusal)
-        await self.remember(client_info)
+        data = client_info.model_dump(mode="json", exclude_none=True)
+        await self.store.put("client", client_info.client_id, data, CLIENT_SECONDS)
 
     def redirect_refusal(self, uri: str, kind: str) -> str | None:
         """Why sign-ins may not go back to `uri` for a client of application_type `kind`."""
         parts = urlsplit(uri)
-        loopback = parts.hostname in LOOPBACK_HOSTS
+        loopback = parts.hostname in cimd.LOOPBACK_HOSTS
         if "#" in uri or parts.scheme in UNSAFE_SCHEMES:
             fits = False
         elif parts.scheme == "http":  # RFC 8252: a native app listens on loopback, any port
@@ -136,10 +136,6 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
                 f"deploy.toml (now {', '.join(self.redirect_uris) or 'none'}, and loopback)"
             )
         return None
-
-    async def remember(self, client: OAuthClientInformationFull) -> None:
-        data = client.model_dump(mode="json", exclude_none=True)
-        await self.store.put("client", client.client_id, data, CLIENT_SECONDS)
 
     async def authorize(
         self, client: OAuthClientInformationFull, params: AuthorizationParams
@@ -239,8 +235,11 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
             raise TokenError("invalid_grant", "authorization code was already used")
         family = secrets.token_urlsafe(16)
         await self.store.put("used", key, {"family": family}, GRANT_SECONDS)
-        if not is_document(client.client_id):
-            await self.remember(client)  # a registration in use is kept
+        # A registration in use is kept, as made: `client` lacks the redirect URIs unlisted now.
+        if not is_document(client.client_id) and (
+            registered := await self.store.get("client", client.client_id)
+        ):
+            await self.store.put("client", client.client_id, registered, CLIENT_SECONDS)
         upstream = authorization_code.upstream
         grant = Grant(
             token="",

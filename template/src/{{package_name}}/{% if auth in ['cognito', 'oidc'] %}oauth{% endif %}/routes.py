@@ -39,6 +39,8 @@ from .provider import SignInProvider
 from .store import OAuthStore
 
 REGISTRATIONS_PER_HOUR = 20  # per client address
+# Public clients first: MCP clients have no secret.
+AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -59,12 +61,8 @@ def sign_in_routes(settings: Settings) -> list[Route]:
             "issuer": settings.public_url,
             "client_id_metadata_document_supported": True,
             "authorization_response_iss_parameter_supported": True,
-            # Public clients first: MCP clients have no secret.
-            "token_endpoint_auth_methods_supported": [
-                "none",
-                "client_secret_post",
-                "client_secret_basic",
-            ],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         }
     )
     serve_metadata = cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"])
