@@ -8,6 +8,7 @@ differently the second time.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -25,8 +26,6 @@ MAX_BYTES = 5 * 1024
 CACHE_SECONDS = 300  # when the response names no max-age
 CACHE_SECONDS_RANGE = (60, 24 * 3600)
 CACHE_ENTRIES = 256
-# The certificates a document's https server must chain to: the system's (tests trust their own).
-TLS_VERIFY: ssl.SSLContext | bool = True
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 # (url, allow_loopback) -> (time.monotonic() it expires, client), oldest use first.
@@ -106,7 +105,7 @@ async def download(url: str, host: str, port: int, allow_loopback: bool) -> tupl
         check_address(url, sockaddr[0], allow_loopback)
     # trust_env=False: no proxy from the environment, so the peer below is the document's host.
     async with (
-        httpx2.AsyncClient(trust_env=False, verify=TLS_VERIFY) as http,
+        httpx2.AsyncClient(trust_env=False, verify=tls_verify()) as http,
         # identity: a compressed body could grow past MAX_BYTES in a single chunk.
         http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response,
     ):
@@ -125,6 +124,13 @@ async def download(url: str, host: str, port: int, allow_loopback: bool) -> tupl
                     f"client id {url!r}: its document is larger than the {MAX_BYTES} bytes allowed"
                 )
         return body, response.headers.get("Cache-Control", "")
+
+
+def tls_verify() -> ssl.SSLContext | bool:
+    """The certificates a document's https server must chain to: those in SSL_CERT_FILE where
+    it is set, as httpx reads it (the tests trust their own CA so), else the system's."""
+    cafile = os.environ.get("SSL_CERT_FILE")
+    return ssl.create_default_context(cafile=cafile) if cafile else True
 
 
 def parse(url: str, body: bytes) -> OAuthClientInformationFull:
