@@ -34,6 +34,7 @@ from tests.projects import DEFAULTS
 RunningServer = support.RunningServer
 
 INSPECTOR_PACKAGE = "node_modules/@modelcontextprotocol/inspector/package.json"
+EXAMPLE_TOOLS = ["convert_units", "count_slowly"]
 CONSENT_FORM = re.compile(r'name="(request|csrf)" value="([^"]*)"')
 
 # Step 4 of the reference deployment guide: what many users try first.
@@ -71,8 +72,9 @@ def version(text: str) -> tuple[int, ...]:
 def test_inspector_cli_lists_tools(server: RunningServer) -> None:
     result = inspector(server.mcp_url, "--transport", "http", "--method", "tools/list")
 
-    (tool,) = json.loads(result.stdout)["tools"]
-    assert tool["name"] == "convert_units"
+    tools = {tool["name"]: tool for tool in json.loads(result.stdout)["tools"]}
+    assert list(tools) == EXAMPLE_TOOLS
+    tool = tools["convert_units"]
     assert set(tool["inputSchema"]["required"]) == {"value", "from_unit", "to_unit"}
     assert "result" in tool["outputSchema"]["properties"]
 
@@ -171,7 +173,7 @@ def test_make_dev_lets_in_a_make_token_client_and_nobody_else(dev_server) -> Non
         server.mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     )
 
-    assert [tool["name"] for tool in json.loads(listed.stdout)["tools"]] == ["convert_units"]
+    assert [tool["name"] for tool in json.loads(listed.stdout)["tools"]] == EXAMPLE_TOOLS
     # Without a token the server's 401 challenge sends the Inspector to its OAuth sign-in.
     assert refused.returncode != 0
     assert '"code":"auth_required"' in refused.stdout + refused.stderr
@@ -240,7 +242,7 @@ def test_make_dev_signs_the_inspector_in_through_its_own_oauth(
             os.close(terminal)
 
     assert inspector_cli.returncode == 0
-    assert [tool["name"] for tool in json.loads(listed)["tools"]] == ["convert_units"]
+    assert [tool["name"] for tool in json.loads(listed)["tools"]] == EXAMPLE_TOOLS
     log = server.log_lines()
     issuer = re.search(r"a local issuer at (\S+);", "\n".join(log))[1]
     assert [f"{page.request.method} {page.url.copy_with(query=None)}" for page in pages] == [

@@ -1,15 +1,17 @@
 """Your tools, resources and prompts. This file is yours: `copier update` leaves it alone.
 
-The examples show one of each MCP capability around a small unit converter.
-Replace them with your own and list each one in `register()` at the bottom.
+The examples show one of each MCP capability around a small unit converter, and a long tool
+that reports progress. Replace them with your own and list each one in `register()` at the bottom.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
@@ -37,6 +39,8 @@ FROM_KELVIN = {
     "F": lambda k: (k - 273.15) * 9 / 5 + 32,
     "K": lambda k: k,
 }
+# A long tool stops this long before Lambda would kill the function, to answer in time.
+DEADLINE_MARGIN_SECONDS = 3.0
 DIMENSIONS = (*SCALED_UNITS, "temperature")
 UNIT_CHOICES = " ".join([*(unit for units in SCALED_UNITS.values() for unit in units), *TO_KELVIN])
 
@@ -111,9 +115,28 @@ def explain_conversion(value: str, from_unit: str, to_unit: str) -> str:
     )
 
 
+async def count_slowly(
+    seconds: Annotated[int, Field(ge=1, le=900, description="How many seconds to count")],
+    ctx: Context,
+) -> str:
+    """Count up to `seconds`, one a second, reporting progress: a model for long tools."""
+    deadline = _deadline(ctx)
+    for done in range(seconds):
+        if time.time() + 1 + DEADLINE_MARGIN_SECONDS > deadline:
+            raise ToolError(
+                f"stopped after {done} of {seconds} seconds, before the function's deadline: "
+                "ask for fewer seconds, or raise [lambda] timeout_seconds in deploy.toml"
+            )
+        await ctx.report_progress(done, seconds, f"{done} of {seconds} seconds")
+        # A cancelled call (the client closed its stream) raises here: let it propagate.
+        await anyio.sleep(1)
+    return f"counted {seconds} seconds"
+
+
 def register(server: MCPServer) -> None:
     """Expose the tools, resources and prompts of this module on `server`."""
     server.tool()(convert_units)
+    server.tool()(count_slowly)
     server.resource("units://{dimension}", mime_type="application/json")(list_units)
     server.prompt()(explain_conversion)
 
@@ -125,3 +148,10 @@ def _dimension_of(field: str, unit: str) -> str:
         if unit in units:
             return dimension
     raise ToolError(f"{field} {unit!r} is not a known unit: use one of {UNIT_CHOICES}")
+
+
+def _deadline(ctx: Context) -> float:
+    """When Lambda stops this call, in epoch seconds: the Lambda Web Adapter passes the
+    invocation's context as JSON in a header, its `deadline` in epoch milliseconds. Locally: never."""
+    lambda_context = (ctx.headers or {}).get("x-amzn-lambda-context")
+    return json.loads(lambda_context)["deadline"] / 1000 if lambda_context else float("inf")
