@@ -5,12 +5,12 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 
-.PHONY: help setup postgres demo test lint fmt bench
+.PHONY: help setup postgres lambda-adapter demo test test-lambda lint fmt bench
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV)/.synced node_modules/.installed postgres ## Install the dev tools (uv, copier, pytest, the MCP Inspector, PostgreSQL)
+setup: $(VENV)/.synced node_modules/.installed postgres lambda-adapter ## Install the dev tools (uv, copier, pytest, the MCP Inspector, PostgreSQL, the Lambda Web Adapter)
 
 # pip bootstraps uv once; from then on uv keeps .venv in step with uv.lock.
 $(UV):
@@ -37,11 +37,18 @@ ifeq ($(PG_CTL),)
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
 endif
 
+# The Lambda Web Adapter the Dockerfile pins, built by cargo once into ~/.cache (a few minutes).
+lambda-adapter: $(VENV)/.synced
+	$(UV) run python -m tests.lambda_emulator
+
 demo: setup ## Generate a project from this checkout, start it, and list and call its tools
 	$(UV) run python -m scripts.demo
 
 test: lint ## Lint, then run every test (generation, generated projects, real clients, update)
 	$(UV) run pytest
+
+test-lambda: setup ## Only the Lambda request path: events through the emulator and the real adapter
+	$(UV) run pytest tests/test_lambda.py
 
 lint: setup ## Check the template's own Python code
 	$(UV) run ruff check scripts tests bench
