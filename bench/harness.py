@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
     parser.add_argument(
         "--streamed",
         action="store_true",
-        help="also the project with AWS_LWA_INVOKE_MODE streaming",
+        help="also the project with AWS_LWA_INVOKE_MODE=response_stream (SSE answers)",
     )
 
 
