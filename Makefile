@@ -58,5 +58,6 @@ fmt: setup ## Format the template's own Python code
 	$(UV) run ruff check --fix --exit-zero scripts tests bench
 	$(UV) run ruff format scripts tests bench
 
-bench: setup ## Time from process start to first tools/list, against an SDK-defaults server
-	$(UV) run python -m bench.cold_start
+bench: setup ## Cold start and warm tools/call, against the SDK's own servers (BENCH_ARGS="--before DIR")
+	$(UV) run python -m bench.cold_start $(BENCH_ARGS)
+	$(UV) run python -m bench.warm_requests --project build/bench $(BENCH_ARGS)

@@ -1,6 +1,7 @@
-"""Baseline for bench/cold_start.py: the same tools on an MCPServer with the SDK's defaults.
+"""Baseline for the benchmarks: the same tools on an MCPServer with the SDK's defaults, or with
+--stateless-json as the SDK serves stateless JSON (what the generated server does, buffered).
 
-Run with a generated project's interpreter: python baseline_server.py PORT PACKAGE
+Run with a generated project's interpreter: python baseline_server.py PORT PACKAGE [--stateless-json]
 """
 
 import importlib
@@ -9,7 +10,11 @@ import sys
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 
-port, package = int(sys.argv[1]), sys.argv[2]
+port, package, *options = sys.argv[1:]
 server = MCPServer("baseline")
 importlib.import_module(f"{package}.tools").register(server)
-uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning")
+if "--stateless-json" in options:
+    app = server.streamable_http_app(stateless_http=True, json_response=True)
+else:
+    app = server.streamable_http_app()
+uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
