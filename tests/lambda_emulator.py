@@ -5,8 +5,10 @@ runtime emulator as API Gateway invokes the function."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -24,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN, serve, support
+from scripts.serving import TEMPLATE_ROOT, TOOLS_BIN, support
 
 ADAPTER_VERSION = re.search(
     r"aws-lambda-adapter:([\w.-]+)@", (TEMPLATE_ROOT / "includes" / "versions.jinja").read_text()
@@ -38,6 +40,7 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
     "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/mcp",
     "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+    "AWS_REGION": "eu-west-1",
 }
 # Headers that describe one hop of a connection, not the message: never forwarded.
 # Ends the prelude of a streamed response (the status and headers API Gateway answers with).
@@ -60,6 +63,22 @@ def lambda_adapter() -> Path:
                 check=True,
             )  # fmt: skip
     return ADAPTER
+
+
+def image_start(project: Path) -> tuple[dict[str, str], list[str]]:
+    """The environment and command the image starts with: its final stage's ENV and CMD, with
+    the project's .venv where the image has /app (its virtualenv)."""
+    final = (project / "Dockerfile").read_text().replace("\\\n", " ").split("\nFROM ")[-1]
+    env, command = {}, []
+    for instruction, _, args in (line.partition(" ") for line in final.splitlines()):
+        if instruction == "ENV":
+            env.update(pair.split("=", 1) for pair in shlex.split(args))
+        elif instruction == "CMD":
+            command = json.loads(args)
+    venv = str(project / ".venv")
+    return {
+        k: v.replace("/app", venv).replace("$PATH", os.environ["PATH"]) for k, v in env.items()
+    }, command
 
 
 def runtime_api(emulator: str, timeout_seconds: float) -> Starlette:
@@ -156,11 +175,17 @@ class LambdaFunction:
 
 @contextmanager
 def lambda_function(
-    project: Path, env: Mapping[str, str], work: Path, *, timeout_seconds: float = 60
+    project: Path,
+    env: Mapping[str, str],
+    work: Path,
+    *,
+    command: list[str] | None = None,
+    timeout_seconds: float = 60,
 ) -> Iterator[LambdaFunction]:
-    """Run the project's server as its image does on Lambda: the adapter (an extension) polls
-    the runtime API, waits for /health, and turns each invocation into an HTTP request. The
-    emulator's and the adapter's logs go to `work`."""
+    """Run the project's image as Lambda does: its CMD (or the function's `command`) with its
+    ENV, Lambda's and the function's `env`, and the adapter (an extension) with the same
+    environment, which waits for the readiness path, polls the runtime API and turns each
+    invocation into an HTTP request. The logs go to `work`."""
     # The emulator reads a Cargo manifest at start, though with --only-lambda-apis it builds
     # nothing: an empty package serves.
     (work / "src").mkdir(parents=True, exist_ok=True)
@@ -169,20 +194,17 @@ def lambda_function(
     port = support.free_port()
     emulator = [str(TOOLS_BIN / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
                 "--invoke-address", "127.0.0.1", "--invoke-port", str(port)]  # fmt: skip
-    function_env = {**os.environ, **LAMBDA_ENV, **env}
+    image_env, cmd = image_start(project)
+    function_env = {**image_env, **LAMBDA_ENV, "HOME": str(work), **env}
     with (
         process(emulator, os.environ, work / "emulator.log", work),
         wait_for_port(port),
         serve_in_thread(runtime_api(f"http://127.0.0.1:{port}", timeout_seconds)) as api,
-        serve(project, env={**LAMBDA_ENV, **env}) as server,
+        # On a free port (PORT), and on loopback only (HOST).
+        support.serve_process(command or cmd, function_env, work / "server.log") as server,
         process(
             [str(lambda_adapter())],
-            {
-                **function_env,
-                "AWS_LAMBDA_RUNTIME_API": api,
-                "AWS_LWA_PORT": server.url.rsplit(":", 1)[1],
-                "AWS_LWA_READINESS_CHECK_PATH": "/health",
-            },
+            {**function_env, "AWS_LAMBDA_RUNTIME_API": api, "PORT": server.url.rsplit(":", 1)[1]},
             work / "adapter.log",
             work,
         ),

@@ -4,6 +4,7 @@ cargo-lambda's runtime emulator, reach a generated server through the real Lambd
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -13,11 +14,14 @@ import pytest
 from mcp.client import Client
 from mcp_types import TextContent
 
+from scripts.serving import support
 from tests.lambda_emulator import LambdaFunction, lambda_function
 from tests.projects import Generated
 
 # Auth none: the events carry no token. The database is not touched by the tool used here.
 PROJECT = "rest-none-existing-vpc-postgres"
+# Behind an HTTP API, with IAM: the server checks the caller the gateway names in the event.
+HTTP_PROJECT = "http-iam-endpoints-hosted-zone"
 pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group(PROJECT)]
 # The deadline the runtime API gives each invocation, as a function's timeout_seconds does.
 TIMEOUT_SECONDS = 8
@@ -36,21 +40,42 @@ def function(
         yield running
 
 
-def rest_event(body: dict[str, object]) -> dict[str, object]:
-    """A REST API (v1) proxy event for POST /prod/mcp, as API Gateway sends it."""
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json",
-        "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
-        "MCP-Protocol-Version": "2025-11-25",
-    }
+@pytest.fixture(scope="module")
+def http_function(
+    generated: Callable[[str], Generated], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LambdaFunction]:
+    project = generated(HTTP_PROJECT).path
+    with lambda_function(project, {}, tmp_path_factory.mktemp("http")) as running:
+        yield running
+
+
+EXECUTE_API = "abc123.execute-api.eu-west-1.amazonaws.com"
+CUSTOM_DOMAIN = "mcp.example.com"  # mapped at the root: no base path (infra/domain.py)
+CALLER = {"accountId": "123456789012", "userArn": "arn:aws:iam::123456789012:user/ci"}
+JSON_RPC_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+}
+
+
+def rest_event(
+    body: object,
+    *,
+    method: str = "POST",
+    path: str = "/mcp",
+    host: str = EXECUTE_API,
+    **headers: str,
+) -> dict[str, object]:
+    """A REST API (v1) proxy event of the stack's stage "prod", as API Gateway sends it: `path`
+    is the resource path, without the stage (on a custom domain too)."""
+    headers = {**JSON_RPC_HEADERS, "Host": host, **headers}
     context = {
         "accountId": "123456789012",
         "apiId": "abc123",
-        "domainName": headers["Host"],
-        "httpMethod": "POST",
+        "domainName": host,
+        "httpMethod": method,
         "identity": {"sourceIp": "203.0.113.7"},
-        "path": "/prod/mcp",
+        "path": path if host == CUSTOM_DOMAIN else f"/prod{path}",
         "protocol": "HTTP/1.1",
         "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
         "resourcePath": "/mcp",
@@ -58,17 +83,89 @@ def rest_event(body: dict[str, object]) -> dict[str, object]:
     }
     return {
         "resource": "/mcp",
-        "path": "/mcp",
-        "httpMethod": "POST",
+        "path": path,
+        "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
         "queryStringParameters": None,
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": context,
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
+        **encoded(body),
     }
+
+
+def http_event(
+    body: object,
+    *,
+    method: str = "POST",
+    path: str = "/mcp",
+    host: str = EXECUTE_API,
+    **headers: str,
+) -> dict[str, object]:
+    """An HTTP API (payload 2.0) event of the stack's $default stage, signed by CALLER (IAM)."""
+    headers = {
+        name.lower(): value for name, value in {**JSON_RPC_HEADERS, "Host": host, **headers}.items()
+    }
+    context = {
+        "accountId": "123456789012",
+        "apiId": "abc123",
+        "authorizer": {
+            "iam": {**CALLER, "accessKey": "AKIA0", "callerId": "AIDA0", "userId": "AIDA0"}
+        },
+        "domainName": host,
+        "domainPrefix": host.split(".")[0],
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "203.0.113.7",
+            "userAgent": "test",
+        },
+        "requestId": "JKJaXmPLvHcESHA=",
+        "routeKey": f"{method} /mcp",
+        "stage": "$default",
+        "time": "25/Nov/2026:10:00:00 +0000",
+        "timeEpoch": 1795600800000,
+    }
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} /mcp",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": context,
+        **encoded(body),
+    }
+
+
+def encoded(body: object) -> dict[str, object]:
+    """The body as API Gateway passes it: text as is, bytes base64-encoded, none absent."""
+    if isinstance(body, bytes):
+        return {"body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+    return {"body": None if body is None else json.dumps(body), "isBase64Encoded": False}
+
+
+def answer(function: LambdaFunction, event: dict[str, object]) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body API Gateway answers with. Buffered, the function returns
+    them in JSON (an HTTP API reads `headers` only); streamed, in a prelude the emulator, as
+    API Gateway, sends as the HTTP response's own."""
+    response = httpx2.post(function.invoke_url, json=event, timeout=60)
+    if function.env.get("AWS_LWA_INVOKE_MODE") == "response_stream":
+        return response.status_code, dict(response.headers), response.content
+    proxy = response.json()
+    headers = (
+        proxy["headers"]
+        if "version" in event
+        else {name: ",".join(values) for name, values in proxy["multiValueHeaders"].items()}
+        | proxy["headers"]
+    )
+    body = proxy.get("body") or ""
+    return (
+        proxy["statusCode"],
+        headers,
+        base64.b64decode(body) if proxy["isBase64Encoded"] else body.encode(),
+    )
 
 
 def count_slowly(seconds: int) -> dict[str, object]:
@@ -137,3 +234,93 @@ async def test_the_sdk_client_sees_progress_through_the_adapter(function: Lambda
 
     assert result.content == [TextContent(type="text", text="counted 2 seconds")]
     assert len(arrived) == 2 and finished - arrived[0] > 1.5
+
+
+INITIALIZE = support.initialize("2024-11-05")
+# 2026-07-28: no handshake; each request names its version in _meta and in its headers.
+DISCOVER = {
+    "jsonrpc": "2.0",
+    "id": 2,
+    "method": "server/discover",
+    "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    },
+}
+DISCOVER_HEADERS = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"}
+JSON_RPC_EVENTS = {  # name: (body, event options, what the result holds)
+    "initialize": (INITIALIZE, {}, ("protocolVersion", "2024-11-05")),
+    "slash": (INITIALIZE, {"path": "/mcp/"}, ("protocolVersion", "2024-11-05")),
+    "custom-domain": (INITIALIZE, {"host": CUSTOM_DOMAIN}, ("protocolVersion", "2024-11-05")),
+    "base64": (json.dumps(INITIALIZE).encode(), {}, ("protocolVersion", "2024-11-05")),
+    "discover": (DISCOVER, DISCOVER_HEADERS, ("supportedVersions", ["2026-07-28"])),
+}
+
+
+def check_json_rpc(function: LambdaFunction, event: dict[str, object], expected: tuple) -> None:
+    status, headers, body = answer(function, event)
+
+    # Streamed, a handshake-era answer is an event stream; 2026-07-28's discover is plain JSON.
+    streamed = (
+        function.env.get("AWS_LWA_INVOKE_MODE") == "response_stream"
+        and expected[0] != "supportedVersions"
+    )
+    assert (status, headers["content-type"].split(";")[0]) == (
+        200,
+        "text/event-stream" if streamed else "application/json",
+    ), body
+    text = body.decode()
+    [message] = [
+        json.loads(line.removeprefix("data: "))
+        for line in text.splitlines()
+        if line.startswith(("data: ", "{"))
+    ]
+    key, value = expected
+    assert message["id"] == event_id(event)
+    assert (
+        set(value) <= set(message["result"][key])
+        if isinstance(value, list)
+        else message["result"][key] == value
+    )
+
+
+def event_id(event: dict[str, object]) -> int:
+    body = event["body"]
+    return json.loads(base64.b64decode(body) if event["isBase64Encoded"] else body)["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "options", "expected"), JSON_RPC_EVENTS.values(), ids=JSON_RPC_EVENTS
+)
+def test_rest_events_reach_mcp(
+    function: LambdaFunction, body: object, options: dict, expected: tuple
+) -> None:
+    check_json_rpc(function, rest_event(body, **options), expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "options", "expected"), JSON_RPC_EVENTS.values(), ids=JSON_RPC_EVENTS
+)
+def test_http_api_events_reach_mcp(
+    http_function: LambdaFunction, body: object, options: dict, expected: tuple
+) -> None:
+    check_json_rpc(http_function, http_event(body, **options), expected)
+
+
+def test_a_get_is_refused_at_once(function: LambdaFunction) -> None:
+    status, headers, body = answer(function, rest_event(None, method="GET"))
+
+    assert (status, headers["allow"], headers["content-type"]) == (405, "POST", "application/json")
+    assert json.loads(body)["error"]["code"] == -32600
+
+
+# Streamed, this answer did not arrive within 60 s (open: the adapter, or the runtime proxy).
+@pytest.mark.parametrize("function", ["buffered"], indirect=True)
+def test_a_body_near_lambdas_6_mb_is_refused_by_the_servers_4_mib_limit(
+    function: LambdaFunction,
+) -> None:
+    status, _, body = answer(function, rest_event({**INITIALIZE, "pad": "x" * 5_900_000}))
+
+    assert (status, body) == (413, b"Request body too large")
