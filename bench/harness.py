@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import re
 import signal
 import socket
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import TypeVar
 
 from scripts.serving import TEMPLATE_ROOT, answers_of, generate_project, support, tool_env
 
+BUILD = TEMPLATE_ROOT / "build" / "bench"
 BASELINE_SCRIPT = Path(__file__).with_name("baseline_server.py")
 STREAMED_ENV = {"AWS_LWA_INVOKE_MODE": "response_stream"}
 Sample = TypeVar("Sample")
@@ -24,22 +27,28 @@ Sample = TypeVar("Sample")
 
 @dataclass(frozen=True)
 class Server:
-    """One kind of server: a project's own (`python -m <package>`), or with `baseline_options`
-    bench/baseline_server.py serving that project's tools, from the project's interpreter."""
+    """One kind of server, `python *args` with the server's settings in its environment: a
+    project's own (`-m <package>`), or bench/baseline_server.py serving that project's tools."""
 
     kind: str
-    project: Path
+    python: Path
+    args: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
-    baseline_options: tuple[str, ...] | None = None
 
-    def command(self, port: int) -> tuple[list[str], dict[str, str]]:
-        python = str(self.project / ".venv" / "bin" / "python")
-        package = answers_of(self.project)["package_name"]
-        if self.baseline_options is not None:
-            script = [str(BASELINE_SCRIPT), str(port), package, *self.baseline_options]
-            return [python, *script], tool_env()
-        own = {"HOST": "127.0.0.1", "PORT": str(port), "MCP_AUTH_DISABLED": "1", **self.env}
-        return [python, "-m", package], tool_env(own)
+    def command(self) -> list[str]:
+        return [str(self.python), *self.args]
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        return tool_env({"HOST": "127.0.0.1", "MCP_AUTH_DISABLED": "1", **self.env, **extra})
+
+
+# A project's interpreter and the environment it needs, for a kind's name: its .venv by
+# default, or an install built as an image builds it (bench/installs.py).
+Install = Callable[[Path, str], tuple[Path, Mapping[str, str]]]
+
+
+def project_venv(project: Path, kind: str) -> tuple[Path, Mapping[str, str]]:
+    return project / ".venv" / "bin" / "python", {}
 
 
 def add_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
@@ -53,32 +62,61 @@ def add_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
     )
 
 
-def servers(options: argparse.Namespace, baseline_options: tuple[str, ...]) -> list[Server]:
-    """The kinds to compare, the baseline last: the ratios are to it."""
-    project = options.project or generate_project(TEMPLATE_ROOT / "build" / "bench")
-    found = [Server("generated", project)]
+def servers(
+    options: argparse.Namespace,
+    baselines: Callable[[Path], list[Server]],
+    install: Install = project_venv,
+) -> list[Server]:
+    """The kinds to compare, the project's own first, then the baselines made for the project."""
+    project = (options.project or generate_project(BUILD / "project")).absolute()
+    package = answers_of(project)["package_name"]
+    python, env = install(project, "generated")
+    found = [Server("generated", python, ("-m", package), env)]
     if options.streamed:
-        found.append(Server("streamed", project, env=STREAMED_ENV))
+        found.append(Server("streamed", python, ("-m", package), {**env, **STREAMED_ENV}))
     if options.before:
-        found.append(Server("before", options.before))
-    return [*found, Server("baseline", project, baseline_options=baseline_options)]
+        python, env = install(options.before.absolute(), "before")
+        package = answers_of(options.before)["package_name"]
+        found.append(Server("before", python, ("-m", package), env))
+    return [*found, *baselines(project)]
+
+
+def baseline(project: Path, *options: str) -> Server:
+    """bench/baseline_server.py serving the project's tools from the project's interpreter."""
+    package = answers_of(project)["package_name"]
+    python, _ = project_venv(project, "baseline")
+    return Server("baseline", python, (str(BASELINE_SCRIPT), package, *options))
+
+
+@dataclass(frozen=True)
+class Running:
+    url: str
+    pid: int
+
+    def peak_mb(self) -> float:
+        return peak_mb(Path(f"/proc/{self.pid}/status").read_text())
+
+
+def peak_mb(proc_status: str) -> float:
+    """A process's peak resident memory so far (VmHWM in /proc/<pid>/status), in MB as Lambda
+    counts them (MiB)."""
+    return int(re.search(r"VmHWM:\s+(\d+) kB", proc_status)[1]) / 1024
 
 
 @contextmanager
-def running(server: Server) -> Iterator[str]:
+def running(server: Server) -> Iterator[Running]:
     """Start the server on a free loopback port; yield its /mcp URL once the port is open."""
     port = support.free_port()
-    command, env = server.command(port)
     process = subprocess.Popen(
-        command,
-        env=env,
+        server.command(),
+        env=server.environment(PORT=str(port)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
         wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield Running(f"http://127.0.0.1:{port}/mcp", process.pid)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
@@ -113,10 +151,11 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {metric: statistics.median(run[metric] for run in runs) for metric in runs[0]}
 
 
-def print_ratios(medians: Mapping[str, Mapping[str, float]]) -> None:
-    """Each kind's median metrics over the baseline's (the last kind)."""
-    *others, baseline = medians
-    for kind in others:
+def print_ratios(
+    medians: Mapping[str, Mapping[str, float]], ours: Iterable[str], baselines: Iterable[str]
+) -> None:
+    """Each of our kinds' median metrics over each baseline's."""
+    for kind, baseline in itertools.product(ours, baselines):
         ratios = (
             f"{metric} {value / medians[baseline][metric]:.2f}"
             for metric, value in medians[kind].items()

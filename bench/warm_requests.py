@@ -22,6 +22,7 @@ import httpx2
 
 from bench.harness import (
     add_arguments,
+    baseline,
     interleaved,
     median_of,
     print_ratios,
@@ -109,9 +110,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     options = parser.parse_args()
 
-    kinds = servers(options, baseline_options=("--stateless-json",))
+    kinds = servers(options, lambda project: [baseline(project, "--stateless-json")])
     with ExitStack() as stack:
-        urls = {server.kind: stack.enter_context(running(server)) for server in kinds}
+        urls = {server.kind: stack.enter_context(running(server)).url for server in kinds}
         samples = interleaved(
             kinds,
             options.rounds,
@@ -127,7 +128,7 @@ def main() -> None:
     print(f"  {'':<10}" + "".join(f"{metric:>12}" for metric in metrics))
     for kind, values in medians.items():
         print(f"  {kind:<10}" + "".join(f"{values[metric]:>12.2f}" for metric in metrics))
-    print_ratios(medians)
+    print_ratios(medians, [kind for kind in medians if kind != "baseline"], ["baseline"])
 
 
 if __name__ == "__main__":
