@@ -58,6 +58,6 @@ fmt: setup ## Format the template's own Python code
 	$(UV) run ruff check --fix --exit-zero scripts tests bench
 	$(UV) run ruff format scripts tests bench
 
-bench: setup ## Cold start and warm tools/call, against the SDK's own servers (BENCH_ARGS="--before DIR")
+bench: setup ## Cold start as Lambda pays it, peak memory and warm tools/call, against baselines (BENCH_ARGS="--before DIR")
 	$(UV) run python -m bench.cold_start $(BENCH_ARGS)
-	$(UV) run python -m bench.warm_requests --project build/bench $(BENCH_ARGS)
+	$(UV) run python -m bench.warm_requests --project build/bench/project $(BENCH_ARGS)
