@@ -316,8 +316,6 @@ def test_a_get_is_refused_at_once(function: LambdaFunction) -> None:
     assert json.loads(body)["error"]["code"] == -32600
 
 
-# Streamed, this answer did not arrive within 60 s (open: the adapter, or the runtime proxy).
-@pytest.mark.parametrize("function", ["buffered"], indirect=True)
 def test_a_body_near_lambdas_6_mb_is_refused_by_the_servers_4_mib_limit(
     function: LambdaFunction,
 ) -> None:
