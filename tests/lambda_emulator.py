@@ -90,9 +90,11 @@ def runtime_api(emulator: str, timeout_seconds: float) -> Starlette:
     async def forward(request: Request) -> Response:
         url = f"{emulator}/.rt{request.url.path}"
         headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP}
-        body = request.stream()
         if request.headers.get("lambda-runtime-function-response-mode") == "streaming":
-            body = prelude_apart(body)
+            body = prelude_apart(request.stream())
+        else:  # Whole: a stream goes out chunked, and the emulator answers a GET /next without
+            # reading the chunked body's end, then resets the connection, cutting a big event.
+            body = await request.body()
         upstream = await client.request(request.method, url, headers=headers, content=body)
         answer = {k: v for k, v in upstream.headers.items() if k not in HOP_BY_HOP}
         if "lambda-runtime-deadline-ms" in answer:

@@ -4,8 +4,11 @@ cargo-lambda's runtime emulator, reach a generated server through the real Lambd
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import re
+import runpy
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,13 +19,15 @@ from mcp_types import TextContent
 
 from scripts.serving import support
 from tests.lambda_emulator import LambdaFunction, lambda_function
-from tests.projects import Generated
+from tests.projects import OIDC, Generated
 
 # Auth none: the events carry no token. The database is not touched by the tool used here.
 PROJECT = "rest-none-existing-vpc-postgres"
 # Behind an HTTP API, with IAM: the server checks the caller the gateway names in the event.
 HTTP_PROJECT = "http-iam-endpoints-hosted-zone"
-pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group(PROJECT)]
+pytestmark = pytest.mark.anyio
+# The worker that sets a project up runs its tests (pytest-xdist --dist loadgroup).
+ON_PROJECT, ON_OIDC = pytest.mark.xdist_group(PROJECT), pytest.mark.xdist_group(OIDC)
 # The deadline the runtime API gives each invocation, as a function's timeout_seconds does.
 TIMEOUT_SECONDS = 8
 
@@ -37,6 +42,18 @@ def function(
     env = {"AWS_LWA_INVOKE_MODE": request.param}
     work = tmp_path_factory.mktemp(request.param)
     with lambda_function(project, env, work, timeout_seconds=TIMEOUT_SECONDS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def patient_function(
+    generated: Callable[[str], Generated], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LambdaFunction]:
+    """Streamed, with time for a call to stay quiet longer than the SDK's 15 s keep-alive."""
+    project, work = generated(PROJECT).path, tmp_path_factory.mktemp("patient")
+    with lambda_function(
+        project, {"AWS_LWA_INVOKE_MODE": "response_stream"}, work, timeout_seconds=30
+    ) as running:
         yield running
 
 
@@ -168,27 +185,32 @@ def answer(function: LambdaFunction, event: dict[str, object]) -> tuple[int, dic
     )
 
 
-def count_slowly(seconds: int) -> dict[str, object]:
-    arguments = {"seconds": seconds}
-    params = {"name": "count_slowly", "arguments": arguments, "_meta": {"progressToken": 7}}
+def count_slowly(seconds: int, **meta: object) -> dict[str, object]:
+    params = {"name": "count_slowly", "arguments": {"seconds": seconds}, "_meta": meta}
     return {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params}
 
 
 def invoke(function: LambdaFunction, body: dict[str, object]) -> tuple[httpx2.Response, list]:
-    """Invoke with a REST event; the answer's messages, each with the second it arrived."""
+    """Invoke with a REST event; the answer's lines, each with the second it arrived."""
     started = time.monotonic()
-    arrived: list[tuple[float, dict[str, object]]] = []
     with httpx2.stream("POST", function.invoke_url, json=rest_event(body), timeout=60) as response:
-        for line in response.iter_lines():  # SSE; a buffered answer is one line of JSON
-            if line.startswith(("data: ", "{")):
-                arrived.append(
-                    (time.monotonic() - started, json.loads(line.removeprefix("data: ")))
-                )
-    return response, arrived
+        lines = [(time.monotonic() - started, line) for line in response.iter_lines() if line]
+    return response, lines
 
 
+def messages(lines: list[tuple[float, str]]) -> list[tuple[float, dict]]:
+    """The messages among the lines: SSE data; a buffered answer is one line of JSON."""
+    return [
+        (second, json.loads(line.removeprefix("data: ")))
+        for second, line in lines
+        if line.startswith(("data: ", "{"))
+    ]
+
+
+@ON_PROJECT
 def test_a_long_call_answers_as_the_invoke_mode_says(function: LambdaFunction) -> None:
-    response, arrived = invoke(function, count_slowly(3))
+    response, lines = invoke(function, count_slowly(3, progressToken=7))
+    arrived = messages(lines)
 
     if (
         function.env["AWS_LWA_INVOKE_MODE"] == "buffered"
@@ -206,12 +228,13 @@ def test_a_long_call_answers_as_the_invoke_mode_says(function: LambdaFunction) -
     assert result["content"] == [{"type": "text", "text": "counted 3 seconds"}]
 
 
+@ON_PROJECT
 def test_a_call_longer_than_the_function_stops_cleanly_before_its_deadline(
     function: LambdaFunction,
 ) -> None:
-    _, arrived = invoke(function, count_slowly(60))
+    _, lines = invoke(function, count_slowly(60, progressToken=7))
 
-    second, answer = arrived[-1]
+    second, answer = messages(lines)[-1]
     if function.env["AWS_LWA_INVOKE_MODE"] == "buffered":
         answer = json.loads(answer["body"])
     assert answer["result"]["isError"] is True
@@ -219,6 +242,7 @@ def test_a_call_longer_than_the_function_stops_cleanly_before_its_deadline(
     assert second < TIMEOUT_SECONDS - 2
 
 
+@ON_PROJECT
 @pytest.mark.parametrize("function", ["response_stream"], indirect=True)
 async def test_the_sdk_client_sees_progress_through_the_adapter(function: LambdaFunction) -> None:
     arrived: list[float] = []
@@ -234,6 +258,18 @@ async def test_the_sdk_client_sees_progress_through_the_adapter(function: Lambda
 
     assert result.content == [TextContent(type="text", text="counted 2 seconds")]
     assert len(arrived) == 2 and finished - arrived[0] > 1.5
+
+
+@ON_PROJECT
+def test_a_quiet_call_gets_the_sdks_keep_alive_within_api_gateways_idle_limit(
+    patient_function: LambdaFunction,
+) -> None:
+    _, lines = invoke(patient_function, count_slowly(16))  # no progress token: nothing to say
+
+    [(second, message)] = messages(lines)
+    pings = [at for at, line in lines if line.startswith(": ping")]  # SSE comments
+    assert pings and 14 < pings[0] < second, lines
+    assert message["result"]["content"] == [{"type": "text", "text": "counted 16 seconds"}]
 
 
 INITIALIZE = support.initialize("2024-11-05")
@@ -291,6 +327,7 @@ def event_id(event: dict[str, object]) -> int:
     return json.loads(base64.b64decode(body) if event["isBase64Encoded"] else body)["id"]
 
 
+@ON_PROJECT
 @pytest.mark.parametrize(
     ("body", "options", "expected"), JSON_RPC_EVENTS.values(), ids=JSON_RPC_EVENTS
 )
@@ -300,6 +337,7 @@ def test_rest_events_reach_mcp(
     check_json_rpc(function, rest_event(body, **options), expected)
 
 
+@ON_PROJECT
 @pytest.mark.parametrize(
     ("body", "options", "expected"), JSON_RPC_EVENTS.values(), ids=JSON_RPC_EVENTS
 )
@@ -309,6 +347,7 @@ def test_http_api_events_reach_mcp(
     check_json_rpc(http_function, http_event(body, **options), expected)
 
 
+@ON_PROJECT
 def test_a_get_is_refused_at_once(function: LambdaFunction) -> None:
     status, headers, body = answer(function, rest_event(None, method="GET"))
 
@@ -316,11 +355,66 @@ def test_a_get_is_refused_at_once(function: LambdaFunction) -> None:
     assert json.loads(body)["error"]["code"] == -32600
 
 
-# Streamed, this answer did not arrive within 60 s (open: the adapter, or the runtime proxy).
-@pytest.mark.parametrize("function", ["buffered"], indirect=True)
+@ON_PROJECT
 def test_a_body_near_lambdas_6_mb_is_refused_by_the_servers_4_mib_limit(
     function: LambdaFunction,
 ) -> None:
     status, _, body = answer(function, rest_event({**INITIALIZE, "pad": "x" * 5_900_000}))
 
     assert (status, body) == (413, b"Request body too large")
+
+
+METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/POST/mcp"
+
+
+@pytest.fixture(scope="module")
+def authorizer(
+    generated: Callable[[str], Generated], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LambdaFunction, object]]:
+    """The REST API's TOKEN authorizer: the image started with the stack's command, checking
+    tokens of the project's local issuer, with the environment the stack gives it."""
+    project = generated(OIDC).path
+    stack = (project / "infra" / "token_authorizer.py").read_text()
+    command = ast.literal_eval(re.search(r"^AUTHORIZER_COMMAND = (.+)$", stack, re.M)[1])
+    issuer = runpy.run_path(str(project / "ops" / "local_issuer.py"))["Issuer"]()
+    env = {
+        "AUTH_ISSUER": issuer.url,
+        "AUTH_AUDIENCE": issuer.audience,
+        "AUTH_REQUIRED_SCOPES": ",".join(issuer.scopes),
+        "MCP_RESOURCE_URL": f"https://{EXECUTE_API}/prod/mcp",
+        "OAUTH_TABLE": "oauth",  # the stack gives both functions the same settings
+    }
+    work = tmp_path_factory.mktemp("authorizer")
+    try:
+        with lambda_function(project, env, work, command=command) as running:
+            yield running, issuer
+    finally:
+        issuer.stop()
+
+
+TOKENS = {  # name: (the Authorization header from the issuer, the policy's effect)
+    "valid": (lambda issuer: f"Bearer {issuer.token()}", "Allow"),
+    "expired": (lambda issuer: f"Bearer {issuer.token(exp=int(time.time()) - 60)}", "Deny"),
+    "wrong-audience": (lambda issuer: f"Bearer {issuer.token(aud='another-api')}", "Deny"),
+    "junk": (lambda issuer: "Bearer junk", "Deny"),
+}
+
+
+@ON_OIDC
+@pytest.mark.parametrize(("header", "effect"), TOKENS.values(), ids=TOKENS)
+def test_a_token_authorizer_event_gets_api_gateways_policy(
+    authorizer: tuple[LambdaFunction, object], header: Callable, effect: str
+) -> None:
+    function, issuer = authorizer
+    event = {"type": "TOKEN", "authorizationToken": header(issuer), "methodArn": METHOD_ARN}
+
+    # Not an HTTP event: the adapter passes it to /events, and the answer's body is the result.
+    policy = httpx2.post(function.invoke_url, json=event, timeout=60).json()
+
+    statement = {
+        "Action": "execute-api:Invoke",
+        "Effect": effect,
+        "Resource": METHOD_ARN.replace("/POST/mcp", "/*"),  # the stage: API Gateway caches it
+    }
+    assert policy["policyDocument"] == {"Version": "2012-10-17", "Statement": [statement]}
+    assert ("context" in policy) == (policy["principalId"] != "anonymous") == (effect == "Allow")
