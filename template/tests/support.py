@@ -3,6 +3,7 @@ MCP requests, and the server as a real process on a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,7 +58,9 @@ def serve_process(
         wait_until_healthy(process, server)
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # The group may be gone already (the server exited): its log says why, not this.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
 
 
