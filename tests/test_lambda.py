@@ -156,6 +156,10 @@ def http_event(
     }
 
 
+def streamed(function: LambdaFunction) -> bool:
+    return function.env.get("AWS_LWA_INVOKE_MODE") == "response_stream"
+
+
 def encoded(body: object) -> dict[str, object]:
     """The body as API Gateway passes it: text as is, bytes base64-encoded, none absent."""
     if isinstance(body, bytes):
@@ -168,7 +172,7 @@ def answer(function: LambdaFunction, event: dict[str, object]) -> tuple[int, dic
     them in JSON (an HTTP API reads `headers` only); streamed, in a prelude the emulator, as
     API Gateway, sends as the HTTP response's own."""
     response = httpx2.post(function.invoke_url, json=event, timeout=60)
-    if function.env.get("AWS_LWA_INVOKE_MODE") == "response_stream":
+    if streamed(function):
         return response.status_code, dict(response.headers), response.content
     proxy = response.json()
     headers = (
@@ -212,9 +216,7 @@ def test_a_long_call_answers_as_the_invoke_mode_says(function: LambdaFunction) -
     response, lines = invoke(function, count_slowly(3, progressToken=7))
     arrived = messages(lines)
 
-    if (
-        function.env["AWS_LWA_INVOKE_MODE"] == "buffered"
-    ):  # API Gateway's proxy answer, all at the end
+    if not streamed(function):  # API Gateway's proxy answer, all at the end
         [(second, answer)] = arrived
         assert (second > 3, answer["statusCode"]) == (True, 200)
         assert answer["multiValueHeaders"]["content-type"] == ["application/json"]
@@ -235,7 +237,7 @@ def test_a_call_longer_than_the_function_stops_cleanly_before_its_deadline(
     _, lines = invoke(function, count_slowly(60, progressToken=7))
 
     second, answer = messages(lines)[-1]
-    if function.env["AWS_LWA_INVOKE_MODE"] == "buffered":
+    if not streamed(function):
         answer = json.loads(answer["body"])
     assert answer["result"]["isError"] is True
     assert "before the function's deadline" in answer["result"]["content"][0]["text"]
@@ -299,13 +301,10 @@ def check_json_rpc(function: LambdaFunction, event: dict[str, object], expected:
     status, headers, body = answer(function, event)
 
     # Streamed, a handshake-era answer is an event stream; 2026-07-28's discover is plain JSON.
-    streamed = (
-        function.env.get("AWS_LWA_INVOKE_MODE") == "response_stream"
-        and expected[0] != "supportedVersions"
-    )
+    event_stream = streamed(function) and expected[0] != "supportedVersions"
     assert (status, headers["content-type"].split(";")[0]) == (
         200,
-        "text/event-stream" if streamed else "application/json",
+        "text/event-stream" if event_stream else "application/json",
     ), body
     text = body.decode()
     [message] = [
