@@ -417,3 +417,24 @@ def test_a_token_authorizer_event_gets_api_gateways_policy(
     }
     assert policy["policyDocument"] == {"Version": "2012-10-17", "Statement": [statement]}
     assert ("context" in policy) == (policy["principalId"] != "anonymous") == (effect == "Allow")
+
+
+@ON_PROJECT
+def test_a_snapstart_init_answers_a_tools_list_before_it_reports_ready(
+    generated: Callable[[str], Generated], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With [lambda] snapstart = true, Lambda snapshots the instance once the adapter finds it
+    ready: what the server does before /health first answers is what the snapshot holds."""
+    project, work = generated(PROJECT).path, tmp_path_factory.mktemp("snapstart")
+    env = {"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+    with lambda_function(project, env, work) as running:
+        status, _, _ = answer(running, rest_event(INITIALIZE))
+        lines = [json.loads(line) for line in running.server.log_lines() if line.startswith("{")]
+
+    requests = [
+        (line["http_method"], line["path"], line["status"]) for line in lines if "status" in line
+    ]
+    assert status == 200
+    assert requests[0] == ("POST", "/mcp", 200), "the warm-up tools/list came first"
+    assert requests[1] == ("GET", "/health", 200)
+    assert requests[-1] == ("POST", "/mcp", 200)
