@@ -120,6 +120,7 @@ def with_auth(project: Path) -> Iterator[Target]:
         handed_over = services.stdout.readline()
         if not handed_over:
             raise RuntimeError(f"{DEV_SERVICES.name} exited with {services.wait()}")
+        # The harness switches auth off unless told otherwise.
         dev_env = {**json.loads(handed_over), "MCP_AUTH_DISABLED": "false"}
         package = answers_of(project)["package_name"]
         server = Server("generated", python, ("-m", package), dev_env)
