@@ -58,6 +58,7 @@ fmt: setup ## Format the template's own Python code
 	$(UV) run ruff check --fix --exit-zero scripts tests bench
 	$(UV) run ruff format scripts tests bench
 
-bench: setup ## Cold start as Lambda pays it, peak memory and warm tools/call, against baselines (BENCH_ARGS="--before DIR")
+bench: setup ## Cold start as Lambda pays it, peak memory, warm tools/call and a soak with auth on, against baselines (BENCH_ARGS="--before DIR")
 	$(UV) run python -m bench.cold_start $(BENCH_ARGS)
 	$(UV) run python -m bench.warm_requests --project build/bench/project $(BENCH_ARGS)
+	$(UV) run python -m bench.soak --project build/bench/project

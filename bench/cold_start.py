@@ -30,7 +30,7 @@ from bench.harness import (
     add_arguments,
     interleaved,
     median_of,
-    peak_mb,
+    memory_mb,
     print_ratios,
     running,
     servers,
@@ -52,7 +52,7 @@ def cold_start(server: Server) -> dict[str, float]:
     with running(server) as live:
         tools = anyio.run(first_tools_list, live.url)
         elapsed = time.perf_counter() - started
-        peak_mb = live.peak_mb()
+        peak_mb = live.memory_mb()
     if tools < 1:
         raise RuntimeError(f"{server.kind} server listed no tools")
     return {"ms": elapsed * 1000, "peak MB": peak_mb}
@@ -70,7 +70,7 @@ def import_floor(program: Server) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     if process.wait() != 0:
         raise RuntimeError(f"{FLOOR} failed with {process.returncode}")
-    return {"ms": elapsed * 1000, "peak MB": peak_mb(status)}
+    return {"ms": elapsed * 1000, "peak MB": memory_mb(status)}
 
 
 def baselines(project: Path) -> list[Server]:

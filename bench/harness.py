@@ -93,20 +93,26 @@ class Running:
     url: str
     pid: int
 
-    def peak_mb(self) -> float:
-        return peak_mb(Path(f"/proc/{self.pid}/status").read_text())
+    def memory_mb(self, line: str = "VmHWM") -> float:
+        return memory_mb(Path(f"/proc/{self.pid}/status").read_text(), line)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used, user and system (/proc/<pid>/stat, after its name)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_mb(proc_status: str) -> float:
-    """A process's peak resident memory so far (VmHWM in /proc/<pid>/status), in MB as Lambda
-    counts them (MiB)."""
-    return int(re.search(r"VmHWM:\s+(\d+) kB", proc_status)[1]) / 1024
+def memory_mb(proc_status: str, line: str = "VmHWM") -> float:
+    """A line of /proc/<pid>/status in MB as Lambda counts them (MiB): by default the peak
+    resident memory so far (VmHWM), or the resident memory now (VmRSS)."""
+    return int(re.search(rf"{line}:\s+(\d+) kB", proc_status)[1]) / 1024
 
 
 @contextmanager
-def running(server: Server) -> Iterator[Running]:
-    """Start the server on a free loopback port; yield its /mcp URL once the port is open."""
-    port = support.free_port()
+def running(server: Server, port: int | None = None) -> Iterator[Running]:
+    """Start the server on a loopback port (a free one by default); yield its /mcp URL once
+    the port is open."""
+    port = port or support.free_port()
     process = subprocess.Popen(
         server.command(),
         env=server.environment(PORT=str(port)),
