@@ -4,6 +4,7 @@ the consent page and the callback the upstream sends people back to."""
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,7 +37,9 @@ from ..contract import (
 )
 from .consent import EXPIRED, ConsentPage, page
 from .provider import SignInProvider
-from .store import OAuthStore
+from .store import OAuthStore, StoreUnavailableError
+
+logger = logging.getLogger(__name__)
 
 REGISTRATIONS_PER_HOUR = 20  # per client address
 # Public clients first: MCP clients have no secret.
@@ -92,8 +95,7 @@ def sign_in_routes(settings: Settings) -> list[Route]:
             return page(EXPIRED, 400)
         return RedirectResponse(target, status_code=302, headers=NO_STORE)
 
-    return [
-        *routes,
+    routes += [
         # Where clients look when the issuer has a path that hides RFC 8414's own address (a
         # REST API's stage): appended to the issuer, as OpenID Connect discovery does.
         Route(OPENID_METADATA_PATH, serve_metadata, methods=["GET", "OPTIONS"]),
@@ -101,6 +103,27 @@ def sign_in_routes(settings: Settings) -> list[Route]:
         Route(CONSENT_PATH, consent.decide, methods=["POST"]),
         Route(CALLBACK_PATH, callback, methods=["GET"]),
     ]
+    for route in routes:
+        route.app = StoreOutage(route.app)
+    return routes
+
+
+class StoreOutage:
+    """The state table failing (store.py) is a 503 that says so, and one log line: not a 500
+    with a traceback. Sign-in works again as soon as the table answers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except StoreUnavailableError as error:
+            logger.error("sign-in is unavailable: %s", error)
+            why = "sign-in is unavailable: its state store does not answer; try again in a minute"
+            answer = {"error": "temporarily_unavailable", "error_description": why}
+            headers = {"Retry-After": "60", **NO_STORE}
+            await JSONResponse(answer, status_code=503, headers=headers)(scope, receive, send)
 
 
 class FormCheck:

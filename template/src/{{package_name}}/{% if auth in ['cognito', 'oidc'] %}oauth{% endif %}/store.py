@@ -19,8 +19,16 @@ import anyio
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
-# botocore's DEBUG lines quote whole requests, and with them the tokens the table holds.
-logging.getLogger("botocore").setLevel(logging.INFO)
+# An outage is answered within seconds, not after botocore's defaults (60 s a try, 10 tries
+# for DynamoDB), which outlast API Gateway's 30 s.
+CLIENT_CONFIG = {
+    "connect_timeout": 2,
+    "read_timeout": 2,
+    "retries": {"mode": "standard", "total_max_attempts": 2},
+}
+# botocore's DEBUG lines quote whole requests, and with them the tokens the table holds; its
+# INFO lines say where it found credentials, on every cold start.
+logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
 class StoreUnavailableError(RuntimeError):
@@ -81,12 +89,15 @@ class OAuthStore:
         # share of a cold start.
         import boto3
         from botocore import xform_name
+        from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
 
         # Made once, from a session of its own: a boto3 session is not safe to make clients
         # from in two threads at once.
         with self._client_lock:
-            self._client = self._client or boto3.Session().client("dynamodb")
+            self._client = self._client or boto3.Session().client(
+                "dynamodb", config=Config(**CLIENT_CONFIG)
+            )
         try:
             return getattr(self._client, xform_name(operation))(TableName=self.table_name, **params)
         except (BotoCoreError, ClientError) as error:
