@@ -94,5 +94,5 @@ def request_id(scope: Scope) -> str:
     raw = dict(scope["headers"]).get(b"x-amzn-lambda-context", b"")
     try:
         return str(json.loads(raw)["request_id"])
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, RecursionError):
         return uuid.uuid4().hex
