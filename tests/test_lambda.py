@@ -321,15 +321,18 @@ def check_json_rpc(function: LambdaFunction, event: dict[str, object], expected:
     )
 
 
+EACH_JSON_RPC_EVENT = pytest.mark.parametrize(
+    ("body", "options", "expected"), JSON_RPC_EVENTS.values(), ids=JSON_RPC_EVENTS
+)
+
+
 def event_id(event: dict[str, object]) -> int:
     body = event["body"]
     return json.loads(base64.b64decode(body) if event["isBase64Encoded"] else body)["id"]
 
 
 @ON_PROJECT
-@pytest.mark.parametrize(
-    ("body", "options", "expected"), JSON_RPC_EVENTS.values(), ids=JSON_RPC_EVENTS
-)
+@EACH_JSON_RPC_EVENT
 def test_rest_events_reach_mcp(
     function: LambdaFunction, body: object, options: dict, expected: tuple
 ) -> None:
@@ -337,9 +340,7 @@ def test_rest_events_reach_mcp(
 
 
 @ON_PROJECT
-@pytest.mark.parametrize(
-    ("body", "options", "expected"), JSON_RPC_EVENTS.values(), ids=JSON_RPC_EVENTS
-)
+@EACH_JSON_RPC_EVENT
 def test_http_api_events_reach_mcp(
     http_function: LambdaFunction, body: object, options: dict, expected: tuple
 ) -> None:
