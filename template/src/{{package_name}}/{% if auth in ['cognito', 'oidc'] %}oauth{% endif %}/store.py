@@ -17,15 +17,10 @@ from typing import Any
 
 import anyio
 
+from ..contract import AWS_CLIENT_CONFIG
+
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
-# An outage is answered within seconds, not after botocore's defaults (60 s a try, 10 tries
-# for DynamoDB), which outlast API Gateway's 30 s.
-CLIENT_CONFIG = {
-    "connect_timeout": 2,
-    "read_timeout": 2,
-    "retries": {"mode": "standard", "total_max_attempts": 2},
-}
 # botocore's DEBUG lines quote whole requests, and with them the tokens the table holds; its
 # INFO lines say where it found credentials, on every cold start.
 logging.getLogger("botocore").setLevel(logging.WARNING)
@@ -96,7 +91,7 @@ class OAuthStore:
         # from in two threads at once.
         with self._client_lock:
             self._client = self._client or boto3.Session().client(
-                "dynamodb", config=Config(**CLIENT_CONFIG)
+                "dynamodb", config=Config(**AWS_CLIENT_CONFIG)
             )
         try:
             return getattr(self._client, xform_name(operation))(TableName=self.table_name, **params)
