@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from ..config import Settings
 from ..contract import CALLBACK_PATH, CONSENT_PATH
-from ..tokens import TokenChecker
+from ..tokens import IssuerUnavailableError, TokenChecker
 from . import cimd
 from .store import OAuthStore, digest
 from .upstream import Upstream, UpstreamError
@@ -189,7 +189,10 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         except UpstreamError as failure:
             logger.warning("sign-in failed: %s", failure)
             return self.answer(params, error="server_error")
-        claims = await self.checker.claims(upstream.access_token)
+        try:
+            claims = await self.checker.claims(upstream.access_token)
+        except IssuerUnavailableError as error:
+            return self.answer(params, error="temporarily_unavailable", error_description=str(error))
         if claims is None:
             why = "the upstream issued a token this server does not accept"
             return self.answer(params, error="access_denied", error_description=why)
