@@ -192,7 +192,8 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         try:
             claims = await self.checker.claims(upstream.access_token)
         except IssuerUnavailableError as error:
-            return self.answer(params, error="temporarily_unavailable", error_description=str(error))
+            why = str(error)
+            return self.answer(params, error="temporarily_unavailable", error_description=why)
         if claims is None:
             why = "the upstream issued a token this server does not accept"
             return self.answer(params, error="access_denied", error_description=why)
