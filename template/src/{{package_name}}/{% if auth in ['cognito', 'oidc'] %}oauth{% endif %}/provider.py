@@ -191,8 +191,8 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
             return self.answer(params, error="server_error")
         try:
             claims = await self.checker.claims(upstream.access_token)
-        except IssuerUnavailableError as error:
-            why = str(error)
+        except IssuerUnavailableError as unavailable:
+            why = str(unavailable)
             return self.answer(params, error="temporarily_unavailable", error_description=why)
         if claims is None:
             why = "the upstream issued a token this server does not accept"
