@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import json
 import re
 import runpy
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -367,29 +370,37 @@ def test_a_body_near_lambdas_6_mb_is_refused_by_the_servers_4_mib_limit(
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/POST/mcp"
 
 
-@pytest.fixture(scope="module")
-def authorizer(
-    generated: Callable[[str], Generated], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[LambdaFunction, object]]:
+@contextlib.contextmanager
+def running_authorizer(project: Path, work: Path) -> Iterator[tuple[LambdaFunction, Any]]:
     """The REST API's TOKEN authorizer: the image started with the stack's command, checking
     tokens of the project's local issuer, with the environment the stack gives it."""
-    project = generated(OIDC).path
     stack = (project / "infra" / "token_authorizer.py").read_text()
-    command = ast.literal_eval(re.search(r"^AUTHORIZER_COMMAND = (.+)$", stack, re.M)[1])
+    [command, adapter_env] = (
+        ast.literal_eval(re.search(rf"^{name} = (.+)$", stack, re.M)[1])
+        for name in ("AUTHORIZER_COMMAND", "ADAPTER_ENVIRONMENT")
+    )
     issuer = runpy.run_path(str(project / "ops" / "local_issuer.py"))["Issuer"]()
     env = {
+        **adapter_env,
         "AUTH_ISSUER": issuer.url,
         "AUTH_AUDIENCE": issuer.audience,
         "AUTH_REQUIRED_SCOPES": ",".join(issuer.scopes),
         "MCP_RESOURCE_URL": f"https://{EXECUTE_API}/prod/mcp",
         "OAUTH_TABLE": "oauth",  # the stack gives both functions the same settings
     }
-    work = tmp_path_factory.mktemp("authorizer")
     try:
         with lambda_function(project, env, work, command=command) as running:
             yield running, issuer
     finally:
         issuer.stop()
+
+
+@pytest.fixture(scope="module")
+def authorizer(
+    generated: Callable[[str], Generated], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LambdaFunction, Any]]:
+    with running_authorizer(generated(OIDC).path, tmp_path_factory.mktemp("authorizer")) as running:
+        yield running
 
 
 TOKENS = {  # name: (the Authorization header from the issuer, the policy's effect)
@@ -403,7 +414,7 @@ TOKENS = {  # name: (the Authorization header from the issuer, the policy's effe
 @ON_OIDC
 @pytest.mark.parametrize(("header", "effect"), TOKENS.values(), ids=TOKENS)
 def test_a_token_authorizer_event_gets_api_gateways_policy(
-    authorizer: tuple[LambdaFunction, object], header: Callable, effect: str
+    authorizer: tuple[LambdaFunction, Any], header: Callable, effect: str
 ) -> None:
     function, issuer = authorizer
     event = {"type": "TOKEN", "authorizationToken": header(issuer), "methodArn": METHOD_ARN}
@@ -418,6 +429,19 @@ def test_a_token_authorizer_event_gets_api_gateways_policy(
     }
     assert policy["policyDocument"] == {"Version": "2012-10-17", "Statement": [statement]}
     assert ("context" in policy) == (policy["principalId"] != "anonymous") == (effect == "Allow")
+
+
+@ON_OIDC
+def test_an_issuer_outage_fails_the_authorizer_invocation_instead_of_denying(
+    generated: Callable[[str], Generated], tmp_path: Path
+) -> None:
+    """A Deny would be cached for the token; a failed invocation is API Gateway's 500."""
+    with running_authorizer(generated(OIDC).path, tmp_path) as (function, issuer):
+        issuer.down = True
+        event = {"type": "TOKEN", "authorizationToken": f"Bearer {issuer.token()}"}
+        answer = httpx2.post(function.invoke_url, json={**event, "methodArn": METHOD_ARN})
+
+    assert answer.status_code == 500, answer.text
 
 
 @ON_PROJECT
