@@ -55,7 +55,12 @@ def serve_process(
         )
     server = RunningServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
     try:
-        wait_until_healthy(process, server)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not is_healthy(server.url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                status = f"exited with {process.returncode}" if process.returncode else "too slow"
+                pytest.fail(f"server not healthy ({status}):\n{log_path.read_text()}")
+            time.sleep(0.05)
         yield server
     finally:
         # The group may be gone already (the server exited): its log says why, not this.
@@ -70,17 +75,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_healthy(process: subprocess.Popen[bytes], server: RunningServer) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{server.log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(
-        f"server not healthy after {STARTUP_TIMEOUT_SECONDS} s:\n{server.log_path.read_text()}"
-    )
+def is_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False

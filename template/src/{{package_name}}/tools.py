@@ -17,8 +17,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 from pydantic import BaseModel, Field
 
-# Each unit as a factor of its dimension's base unit (metre, kilogram, second).
-SCALED_UNITS: dict[str, dict[str, float]] = {
+# Each unit as a factor of its dimension's base unit (metre, kilogram, second, kelvin).
+UNITS: dict[str, dict[str, float]] = {
     "length": {
         "mm": 0.001,
         "cm": 0.01,
@@ -31,18 +31,13 @@ SCALED_UNITS: dict[str, dict[str, float]] = {
     },
     "mass": {"g": 0.001, "kg": 1.0, "t": 1000.0, "oz": 0.028349523125, "lb": 0.45359237},
     "time": {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0},
+    "temperature": {"C": 1.0, "F": 5 / 9, "K": 1.0},
 }
-# Temperature scales have offsets, so they convert through kelvin instead of a factor.
-TO_KELVIN = {"C": lambda c: c + 273.15, "F": lambda f: (f - 32) * 5 / 9 + 273.15, "K": lambda k: k}
-FROM_KELVIN = {
-    "C": lambda k: k - 273.15,
-    "F": lambda k: (k - 273.15) * 9 / 5 + 32,
-    "K": lambda k: k,
-}
+# Scales whose zero is not absolute zero: added before the factor applies, e.g. 0 C = 273.15 K.
+OFFSETS = {"C": 273.15, "F": 459.67}
 # A long tool stops this long before Lambda would kill the function, to answer in time.
 DEADLINE_MARGIN_SECONDS = 3.0
-DIMENSIONS = (*SCALED_UNITS, "temperature")
-UNIT_CHOICES = " ".join([*(unit for units in SCALED_UNITS.values() for unit in units), *TO_KELVIN])
+UNIT_CHOICES = " ".join(unit for units in UNITS.values() for unit in units)
 
 
 class Conversion(BaseModel):
@@ -69,11 +64,9 @@ def convert_units(
             f"cannot convert {from_unit} ({from_dimension}) to {to_unit} ({to_dimension}): "
             "both units must measure the same dimension"
         )
-    if from_dimension == "temperature":
-        result = FROM_KELVIN[to_unit](TO_KELVIN[from_unit](value))
-    else:
-        units = SCALED_UNITS[from_dimension]
-        result = value * units[from_unit] / units[to_unit]
+    units = UNITS[from_dimension]
+    in_base_unit = (value + OFFSETS.get(from_unit, 0)) * units[from_unit]
+    result = in_base_unit / units[to_unit] - OFFSETS.get(to_unit, 0)
     return Conversion(
         value=value,
         from_unit=from_unit,
@@ -85,15 +78,11 @@ def convert_units(
 
 def list_units(dimension: str) -> str:
     """The units of one dimension, as JSON, for clients to offer as choices."""
-    if dimension == "temperature":
-        units = list(TO_KELVIN)
-    elif dimension in SCALED_UNITS:
-        units = list(SCALED_UNITS[dimension])
-    else:
+    if dimension not in UNITS:
         raise ResourceNotFoundError(
-            f"units://{dimension} does not exist: dimension must be one of {', '.join(DIMENSIONS)}"
+            f"units://{dimension} does not exist: dimension must be one of {', '.join(UNITS)}"
         )
-    return json.dumps({"dimension": dimension, "units": units})
+    return json.dumps({"dimension": dimension, "units": list(UNITS[dimension])})
 
 
 def explain_conversion(value: str, from_unit: str, to_unit: str) -> str:
@@ -142,9 +131,7 @@ def register(server: MCPServer) -> None:
 
 
 def _dimension_of(field: str, unit: str) -> str:
-    if unit in TO_KELVIN:
-        return "temperature"
-    for dimension, units in SCALED_UNITS.items():
+    for dimension, units in UNITS.items():
         if unit in units:
             return dimension
     raise ToolError(f"{field} {unit!r} is not a known unit: use one of {UNIT_CHOICES}")
