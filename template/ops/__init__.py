@@ -1,2 +1,1 @@
-"""What the Makefile runs besides the CDK app: the local dev server, make smoke, and the
-helpers that read or change the deployed stack."""
+"""What the Makefile runs besides the CDK app: make dev, make smoke, and the deployed stack."""
