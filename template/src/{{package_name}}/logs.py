@@ -91,8 +91,8 @@ class RequestLogMiddleware:
 
 def request_id(scope: Scope) -> str:
     """The Lambda request id, which ties this line to Lambda's own START/REPORT lines."""
-    raw = dict(scope["headers"]).get(b"x-amzn-lambda-context", b"")
+    raw = dict(scope["headers"]).get(b"x-amzn-lambda-context")
     try:
-        return str(json.loads(raw)["request_id"])
+        return str(json.loads(raw)["request_id"]) if raw else uuid.uuid4().hex
     except (TypeError, ValueError, KeyError, RecursionError):
         return uuid.uuid4().hex
