@@ -64,8 +64,7 @@ async def fetch_client(url: str, *, allow_loopback: bool = False) -> OAuthClient
     return client
 
 
-def check_url(url: str, allow_loopback: bool) -> tuple[str, int]:
-    """The host and port to connect to, if `url` may name a client."""
+def check_url(url: str, allow_loopback: bool) -> tuple[str, int]:  # the host and port
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -100,12 +99,14 @@ def check_address(url: str, address: str, allow_loopback: bool) -> None:
 
 
 async def download(url: str, host: str, port: int, allow_loopback: bool) -> tuple[bytes, str]:
-    """The body, and the Cache-Control header."""
     for *_, sockaddr in await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         check_address(url, sockaddr[0], allow_loopback)
-    # trust_env=False: no proxy from the environment, so the peer below is the document's host.
+    # The CAs in SSL_CERT_FILE where it is set, as httpx reads it (the tests trust their own CA
+    # so), else the system's; trust_env=False: no proxy, so the peer is the document's host.
+    cafile = os.environ.get("SSL_CERT_FILE")
+    verify = ssl.create_default_context(cafile=cafile) if cafile else True
     async with (
-        httpx2.AsyncClient(trust_env=False, verify=tls_verify()) as http,
+        httpx2.AsyncClient(trust_env=False, verify=verify) as http,
         # identity: a compressed body could grow past MAX_BYTES in a single chunk.
         http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response,
     ):
@@ -124,13 +125,6 @@ async def download(url: str, host: str, port: int, allow_loopback: bool) -> tupl
                     f"client id {url!r}: its document is larger than the {MAX_BYTES} bytes allowed"
                 )
         return body, response.headers.get("Cache-Control", "")
-
-
-def tls_verify() -> ssl.SSLContext | bool:
-    """The certificates a document's https server must chain to: those in SSL_CERT_FILE where
-    it is set, as httpx reads it (the tests trust their own CA so), else the system's."""
-    cafile = os.environ.get("SSL_CERT_FILE")
-    return ssl.create_default_context(cafile=cafile) if cafile else True
 
 
 def parse(url: str, body: bytes) -> OAuthClientInformationFull:

@@ -45,11 +45,9 @@ def page(message: str, status: int) -> Response:
 class ConsentPage:
     def __init__(self, provider: SignInProvider) -> None:
         self.provider = provider
-        issuer = urlsplit(provider.issuer)
-        self.secure_cookie = issuer.scheme == "https"
         # Behind a REST API's stage (https://<id>.execute-api.<region>.amazonaws.com/prod),
         # the browser sees every path under the stage's.
-        self.base_path = issuer.path
+        self.base_path = urlsplit(provider.issuer).path
 
     async def show(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
@@ -57,12 +55,11 @@ class ConsentPage:
         client = pending and await self.provider.get_client(pending.client_id)
         if not (pending and client):
             return page(EXPIRED, 400)
-        client_url = urlsplit(client.client_id)
         csrf = secrets.token_urlsafe(32)
         html = PAGE.format(
             name=escape(client.client_name or client.client_id),
             # A document's URL is known by its host; a registration by its id.
-            client_id=escape(client_url.hostname or client.client_id),
+            client_id=escape(urlsplit(client.client_id).hostname or client.client_id),
             redirect_uri=escape(str(pending.params.redirect_uri)),
             scopes=escape(" ".join(pending.params.scopes or self.provider.scopes)),
             action=escape(self.base_path + CONSENT_PATH),
@@ -75,7 +72,7 @@ class ConsentPage:
             csrf,
             path=self.base_path + "/oauth",
             httponly=True,
-            secure=self.secure_cookie,
+            secure=self.provider.issuer.startswith("https:"),
             samesite="lax",
         )
         return response

@@ -45,9 +45,7 @@ REDIRECT_RULES = {
 }
 
 
-class Pending(BaseModel):
-    """An authorization request waiting for the person's consent, then for the upstream."""
-
+class Pending(BaseModel):  # an authorization request awaiting consent, then the upstream
     client_id: str
     params: AuthorizationParams
     upstream_verifier: str | None = None  # set when the person approves
@@ -62,14 +60,11 @@ class Grant(RefreshToken):
     upstream_refresh_token: str
 
 
-def is_document(client_id: str) -> bool:
-    """A client id that is a URL names its Client ID Metadata Document (CIMD)."""
+def is_document(client_id: str) -> bool:  # a URL names a Client ID Metadata Document
     return urlsplit(client_id).scheme in ("https", "http")
 
 
 class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken]):
-    """With its state in DynamoDB (store.py)."""
-
     def __init__(self, settings: Settings) -> None:
         self.store = OAuthStore(settings.oauth_table)
         self.issuer = settings.public_url
@@ -78,10 +73,11 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         self.allow_loopback = settings.oauth_allow_loopback_clients
         self.redirect_uris = settings.oauth_redirect_uris
         self.checker = TokenChecker(settings)
-        callback = self.issuer + CALLBACK_PATH
-        upstream_scopes = ["openid", *self.scopes]
         self.upstream = Upstream(
-            settings.auth_issuer, settings.auth_upstream_client_id, callback, upstream_scopes
+            settings.auth_issuer,
+            settings.auth_upstream_client_id,
+            self.issuer + CALLBACK_PATH,
+            ["openid", *self.scopes],
         )
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -116,7 +112,6 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         await self.store.put("client", client_info.client_id, data, CLIENT_SECONDS)
 
     def redirect_refusal(self, uri: str, kind: str) -> str | None:
-        """Why sign-ins may not go back to `uri` for a client of application_type `kind`."""
         parts = urlsplit(uri)
         loopback = parts.hostname in cimd.LOOPBACK_HOSTS
         if "#" in uri or parts.scheme in UNSAFE_SCHEMES:
@@ -161,8 +156,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         data = await read("pending", digest(request_id))
         return Pending.model_validate(data) if data else None
 
-    async def approve(self, request_id: str) -> str | None:
-        """The upstream's sign-in page for an approved request, or None for an unknown one."""
+    async def approve(self, request_id: str) -> str | None:  # None: unknown request
         if (pending := await self.pending(request_id)) is None:
             return None
         pkce = PKCEParameters.generate()
@@ -176,7 +170,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         return self.answer(pending.params, error="access_denied")
 
     async def finish(self, state: str, code: str, error: str) -> str | None:
-        """The upstream sent the person back: where they go next, with our code or an error;
+        """The upstream sent the person back: on to the client with our code or an error, or
         None for a request that is unknown, used, or never approved."""
         pending = await self.pending(state, take=True)
         if pending is None or pending.upstream_verifier is None:
@@ -214,8 +208,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         await self.store.put("code", digest(ours), data, CODE_SECONDS)
         return self.answer(params, code=ours)
 
-    def answer(self, params: AuthorizationParams, **fields: str) -> str:
-        """The client's redirect URI with `fields`, its state and our issuer (RFC 9207)."""
+    def answer(self, params: AuthorizationParams, **fields: str) -> str:  # iss: RFC 9207
         return construct_redirect_uri(
             str(params.redirect_uri), **fields, state=params.state, iss=self.issuer
         )
@@ -257,7 +250,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         return await self.issue(upstream, grant)
 
     async def issue(self, upstream: OAuthToken, grant: Grant) -> OAuthToken:
-        """The upstream's access token, and a refresh token of ours if the upstream gave one."""
+        # The upstream's access token, and a refresh token of ours if the upstream gave one.
         refresh_token = None
         if grant.upstream_refresh_token:
             refresh_token = secrets.token_urlsafe(32)
@@ -297,14 +290,10 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
             logger.warning("refresh failed: %s", error)
             raise TokenError("invalid_grant", "the sign-in has ended: sign in again") from None
         # The upstream's token keeps the scopes of the sign-in, whatever `scopes` narrows.
-        renewed = refresh_token.model_copy(
-            # Cognito returns no new refresh token: its first one stays valid.
-            update={
-                "upstream_refresh_token": upstream.refresh_token
-                or refresh_token.upstream_refresh_token
-            }
-        )
-        return await self.issue(upstream, renewed)
+        # Cognito returns no new refresh token: its first one stays valid.
+        if upstream.refresh_token:
+            refresh_token.upstream_refresh_token = upstream.refresh_token
+        return await self.issue(upstream, refresh_token)
 
     async def load_access_token(self, token: str) -> AccessToken | None:
         return None  # access tokens are the upstream's: tokens.py checks them
@@ -313,8 +302,7 @@ class SignInProvider(OAuthAuthorizationServerProvider[Code, Grant, AccessToken])
         if isinstance(token, Grant):
             await self.revoke_family(token.family)
 
-    async def revoke_family(self, family: str) -> None:
-        """Ends a sign-in: its refresh token here, and the upstream's it stands for."""
+    async def revoke_family(self, family: str) -> None:  # ours, and the upstream's behind it
         current = await self.store.take("family", family)
         grant = current and await self.store.take("refresh", current["refresh"])
         if grant:

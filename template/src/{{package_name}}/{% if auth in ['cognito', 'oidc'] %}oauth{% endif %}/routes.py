@@ -70,16 +70,12 @@ def sign_in_routes(settings: Settings) -> list[Route]:
     )
     serve_metadata = cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"])
 
-    def check_form(app: ASGIApp) -> ASGIApp:
-        checked = FormCheck(app, settings.resource_url)
-        return RequestBodyLimitMiddleware(checked, DEFAULT_MAX_REQUEST_BODY_SIZE)
-
     changes = {
         OAUTH_METADATA_PATH: lambda _: serve_metadata,
-        AUTHORIZE_PATH: lambda app: IssuerOnErrors(app, settings.public_url),
-        TOKEN_PATH: check_form,
-        REVOKE_PATH: check_form,
-        REGISTER_PATH: lambda app: RegistrationLimit(app, provider.store),
+        AUTHORIZE_PATH: lambda app: issuer_on_errors(app, settings.public_url),
+        TOKEN_PATH: lambda app: form_check(app, settings.resource_url),
+        REVOKE_PATH: lambda app: form_check(app, settings.resource_url),
+        REGISTER_PATH: lambda app: registration_limit(app, provider.store),
     }
     for route in routes:
         if route.path in changes:
@@ -104,94 +100,86 @@ def sign_in_routes(settings: Settings) -> list[Route]:
         Route(CALLBACK_PATH, callback, methods=["GET"]),
     ]
     for route in routes:
-        route.app = StoreOutage(route.app)
+        route.app = store_outage(route.app)
     return routes
 
 
-class StoreOutage:
+def oauth_error(status: int, error: str, why: str, **headers: str) -> Response:
+    body = {"error": error, "error_description": why}
+    return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})
+
+
+def store_outage(app: ASGIApp) -> ASGIApp:
     """The state table failing (store.py) is a 503 that says so, and one log line: not a 500
     with a traceback. Sign-in works again as soon as the table answers."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
         except StoreUnavailableError as error:
             logger.error("sign-in is unavailable: %s", error)
             why = "sign-in is unavailable: its state store does not answer; try again in a minute"
-            answer = {"error": "temporarily_unavailable", "error_description": why}
-            headers = {"Retry-After": "60", **NO_STORE}
-            await JSONResponse(answer, status_code=503, headers=headers)(scope, receive, send)
+            await oauth_error(503, "temporarily_unavailable", why, **{"Retry-After": "60"})(
+                scope, receive, send
+            )
+
+    return guarded
 
 
-class FormCheck:
+def form_check(app: ASGIApp, resource: str) -> ASGIApp:
     """On /token and /revoke: refuses a `resource` other than this server's (RFC 8707), which
     the SDK's handlers ignore, and lets a public client revoke without the client_secret the
     SDK's revocation handler requires (an empty one is what it accepts)."""
 
-    def __init__(self, app: ASGIApp, resource: str) -> None:
-        self.app = app
-        self.resource = resource
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
         body = await Request(scope, receive).body()
         form = parse_qs(body.decode(errors="replace"))
         asked = form.get("resource", [])
-        if any(resource != self.resource for resource in asked):
-            why = f"resource {asked[0]!r} is not allowed: only {self.resource!r}"
-            answer = {"error": "invalid_target", "error_description": why}
-            await JSONResponse(answer, status_code=400, headers=NO_STORE)(scope, receive, send)
-            return
+        if any(value != resource for value in asked):
+            why = f"resource {asked[0]!r} is not allowed: only {resource!r}"
+            return await oauth_error(400, "invalid_target", why)(scope, receive, send)
         if scope["method"] == "POST" and "client_secret" not in form:
             body += b"&client_secret=" if body else b"client_secret="
 
         async def replay() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+        await app(scope, replay, send)
+
+    return RequestBodyLimitMiddleware(checked, DEFAULT_MAX_REQUEST_BODY_SIZE)
 
 
-class IssuerOnErrors:
+def issuer_on_errors(app: ASGIApp, issuer: str) -> ASGIApp:
     """RFC 9207: the metadata promises `iss` in every authorization response, and the SDK's
     /authorize sends its errors (a bad scope or PKCE, the provider's) back without it."""
 
-    def __init__(self, app: ASGIApp, issuer: str) -> None:
-        self.app = app
-        self.issuer = issuer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def with_issuer(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_issuer(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 302:
                 headers = MutableHeaders(scope=message)
                 if "error" in parse_qs(urlsplit(headers["location"]).query):
-                    headers["location"] = construct_redirect_uri(
-                        headers["location"], iss=self.issuer
-                    )
+                    headers["location"] = construct_redirect_uri(headers["location"], iss=issuer)
             await send(message)
 
-        await self.app(scope, receive, send_with_issuer)
+        await app(scope, receive, send_with_issuer)
+
+    return with_issuer
 
 
-class RegistrationLimit:
+def registration_limit(app: ASGIApp, store: OAuthStore) -> ASGIApp:
     """Each registration is a stored item: at most REGISTRATIONS_PER_HOUR per client address."""
 
-    def __init__(self, app: ASGIApp, store: OAuthStore) -> None:
-        self.app = app
-        self.store = store
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "POST":
             request = Request(scope)
             # API Gateway appends the caller's address to X-Forwarded-For: the last one is true.
             forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
             address = forwarded or (request.client.host if request.client else "unknown")
-            if await self.store.count("register", address, 3600) > REGISTRATIONS_PER_HOUR:
+            if await store.count("register", address, 3600) > REGISTRATIONS_PER_HOUR:
                 why = f"more than {REGISTRATIONS_PER_HOUR} registrations an hour from {address}"
                 retry = str(3600 - int(time.time()) % 3600)
-                answer = {"error": "too_many_requests", "error_description": why}
-                headers = {"Retry-After": retry, **NO_STORE}
-                await JSONResponse(answer, status_code=429, headers=headers)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                refusal = oauth_error(429, "too_many_requests", why, **{"Retry-After": retry})
+                return await refusal(scope, receive, send)
+        await app(scope, receive, send)
+
+    return limited

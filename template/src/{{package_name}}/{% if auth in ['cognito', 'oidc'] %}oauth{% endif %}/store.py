@@ -7,7 +7,6 @@ Secrets (codes, refresh tokens) are stored under their `digest`, never in clear.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -31,7 +30,6 @@ class StoreUnavailableError(RuntimeError):
 
 
 def digest(secret: str) -> str:
-    """The key a secret is stored under: the table never holds the secret itself."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -42,11 +40,8 @@ class OAuthStore:
         self._client_lock = threading.Lock()
 
     async def put(self, kind: str, key: str, data: dict[str, Any], ttl_seconds: int) -> None:
-        item = _key(kind, key) | {
-            TTL_ATTRIBUTE: {"N": str(int(time.time()) + ttl_seconds)},
-            "data": {"S": json.dumps(data)},
-        }
-        await self._call("PutItem", Item=item)
+        end = {TTL_ATTRIBUTE: {"N": str(int(time.time()) + ttl_seconds)}}
+        await self._call("PutItem", Item=_key(kind, key) | end | {"data": {"S": json.dumps(data)}})
 
     async def get(self, kind: str, key: str) -> dict[str, Any] | None:
         # Consistent: a code or pending authorization is read back moments after it is written.
@@ -77,7 +72,7 @@ class OAuthStore:
         return int(answer["Attributes"]["hits"]["N"])
 
     async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        return await anyio.to_thread.run_sync(functools.partial(self._call_now, operation, params))
+        return await anyio.to_thread.run_sync(self._call_now, operation, params)
 
     def _call_now(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         # Imported on first use: /mcp requests, which never touch the store, skip boto3's
@@ -95,16 +90,14 @@ class OAuthStore:
             )
         try:
             return getattr(self._client, xform_name(operation))(TableName=self.table_name, **params)
-        except (BotoCoreError, ClientError) as error:
-            reason = (
-                error.response["Error"]["Code"]
-                if isinstance(error, ClientError)
-                else type(error).__name__
-            )
-            # Not chained: botocore's messages may quote the request, and with it a key or data.
-            raise StoreUnavailableError(
-                f"OAuth state table {self.table_name!r}: {operation} failed ({reason})"
-            ) from None
+        except ClientError as error:
+            reason = error.response["Error"]["Code"]
+        except BotoCoreError as error:
+            reason = type(error).__name__
+        # Not chained: botocore's messages may quote the request, and with it a key or data.
+        raise StoreUnavailableError(
+            f"OAuth state table {self.table_name!r}: {operation} failed ({reason})"
+        ) from None
 
 
 def _key(kind: str, key: str) -> dict[str, Any]:

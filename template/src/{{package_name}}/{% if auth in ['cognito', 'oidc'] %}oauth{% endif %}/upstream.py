@@ -22,24 +22,12 @@ class UpstreamError(Exception):
     never a code, token or verifier: it may reach the logs."""
 
 
-class Endpoints(BaseModel):
-    """What sign-in uses of the upstream's OpenID discovery document."""
-
+class Endpoints(BaseModel):  # what sign-in uses of the upstream's discovery document
     authorization_endpoint: SecureUrl = Field(min_length=1)
     token_endpoint: SecureUrl = Field(min_length=1)
     # Without one, a refresh token lives until it expires.
     revocation_endpoint: SecureUrl | None = None
     scopes_supported: list[str] = []
-
-
-class Refusal(BaseModel):
-    """An OAuth error response (RFC 6749 section 5.2)."""
-
-    error: str
-    error_description: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.error}: {self.error_description}" if self.error_description else self.error
 
 
 class Upstream:
@@ -52,8 +40,7 @@ class Upstream:
         self.scopes = scopes
         self.discovered: Endpoints | None = None
 
-    async def endpoints(self) -> Endpoints:
-        """Read once from OpenID discovery; a failure is tried again on the next call."""
+    async def endpoints(self) -> Endpoints:  # a failed discovery is tried again next call
         if self.discovered is None:
             try:
                 document = await anyio.to_thread.run_sync(discover, self.issuer)
@@ -70,7 +57,6 @@ class Upstream:
         return self.discovered
 
     async def authorization_url(self, state: str, code_challenge: str) -> str:
-        """Where to send the person to sign in; the upstream sends them back to redirect_uri."""
         endpoints = await self.endpoints()
         query = {
             "response_type": "code",
@@ -113,9 +99,11 @@ class Upstream:
         except httpx2.HTTPError as error:
             raise UpstreamError(f"{step}: {self.issuer} did not answer: {error!r}") from None
         if response.is_error:
-            try:
-                reason = str(Refusal.model_validate_json(response.content))
-            except ValidationError:
+            try:  # an OAuth error response (RFC 6749 section 5.2)
+                refusal = response.json()
+                error, description = refusal["error"], refusal.get("error_description")
+                reason = f"{error}: {description}" if description else str(error)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 reason = f"HTTP {response.status_code}"
             raise UpstreamError(f"{step}: {self.issuer} refused it: {reason}")
         return response
