@@ -97,6 +97,12 @@ def test_plain_copier_cli_copies_without_trust(copied: Callable[[str], Generated
         ("  Spaces  and__Underscores ", "spaces-and-underscores", "spaces_and_underscores"),
         ("42 Tools", "mcp-42-tools", "mcp_42_tools"),
         ("Météo", "m-t-o", "m_t_o"),
+        # The package name stops at 32 characters; the slug may take 64.
+        (
+            "A name far longer than a package name ought to be",
+            "a-name-far-longer-than-a-package-name-ought-to-be",
+            "a_name_far_longer_than_a_package",
+        ),
     ],
 )
 def test_slug_and_package_derive_from_the_name(
@@ -133,6 +139,7 @@ def test_slug_and_package_derive_from_the_name(
             """'package_name': "mcp" is not allowed: it is a Python keyword""",
         ),
         ({"package_name": "class"}, """'package_name': "class" is not allowed"""),
+        ({"package_name": "a" * 33}, "at most 32 characters"),
         ({"description": "two\nlines"}, "is not allowed: use one line of text"),
         ({"author_name": ""}, """'author_name': "" is not allowed: give a name"""),
         ({"author_email": "nobody"}, """'author_email': "nobody" is not allowed: use an address"""),
