@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
+import jinja2
 import yaml
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,9 @@ TOOLS_BIN = Path(sys.executable).parent
 # The MCP Inspector, and Node 22 for it and the CDK (package.json), the Node the generated
 # README asks for. On a platform npm has no Node 22 package for, the `node` on PATH is used.
 NODE_BIN = TEMPLATE_ROOT / "node_modules" / ".bin"
+# Tests of template-owned plumbing (the sign-in front's guards and edge cases): the template
+# runs them in its answer-set projects instead of shipping them in every project.
+PLUMBING_TESTS = TEMPLATE_ROOT / "tests" / "plumbing"
 
 
 def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -110,6 +114,21 @@ def check_generated_files(files: Mapping[str, str]) -> None:
 def answers_of(project: Path) -> dict[str, str]:
     """The Copier answers a generated project was made with."""
     return yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+
+
+def add_plumbing_tests(project: Path) -> list[str]:
+    """Writes the plumbing tests that apply into the project's tests/, rendered with its answers
+    as Copier renders template files (an empty name is a file those answers do not get)."""
+    answers = answers_of(project)
+    jinja = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    added = []
+    for source in sorted(PLUMBING_TESTS.glob("*.jinja")):
+        name = jinja.from_string(source.stem).render(answers)
+        if name:
+            text = jinja.from_string(source.read_text(encoding="utf-8")).render(answers)
+            (project / "tests" / name).write_text(text, encoding="utf-8")
+            added.append(name)
+    return added
 
 
 def load_template_module(path: str) -> ModuleType:

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.serving import TOOLS_BIN, check_generated_files, copier_copy, fresh_machine_env, run
+from scripts.serving import (
+    TOOLS_BIN,
+    add_plumbing_tests,
+    check_generated_files,
+    copier_copy,
+    fresh_machine_env,
+    run,
+)
 from tests.projects import ANSWER_SETS, DEFAULTS, Generated
 
 EXISTING_VPC = {
@@ -22,7 +29,8 @@ EXISTING_VPC = {
 }
 
 
-# The whole proof for an answer set, once: its files, then its own lint and every test.
+# The whole proof for an answer set, once: its files, then its own lint and every test, with
+# the plumbing tests the template keeps for itself.
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize(
     "name",
@@ -35,6 +43,7 @@ def test_each_answer_set_makes_a_clean_project_that_passes_its_own_checks(
     project = generated(name)
 
     check_generated_files(project.files)
+    add_plumbing_tests(project.path)
     run(["make", "lint", "test-all"], cwd=project.path, timeout=1200)
     assert (project.path / "uv.lock").is_file()
 
