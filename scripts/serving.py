@@ -22,9 +22,8 @@ TOOLS_BIN = Path(sys.executable).parent
 # The MCP Inspector, and Node 22 for it and the CDK (package.json), the Node the generated
 # README asks for. On a platform npm has no Node 22 package for, the `node` on PATH is used.
 NODE_BIN = TEMPLATE_ROOT / "node_modules" / ".bin"
-# Tests of template-owned plumbing (the sign-in front's guards and edge cases, the make targets'
-# details): the template runs them in its answer-set projects instead of shipping them in every
-# project.
+# The detail tests of template-owned plumbing (README.md says which): the template runs them in
+# its answer-set projects instead of shipping them in every project.
 PLUMBING_TESTS = TEMPLATE_ROOT / "tests" / "plumbing"
 
 
